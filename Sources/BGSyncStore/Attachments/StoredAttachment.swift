@@ -1,0 +1,14 @@
+/// An attachment of a stored revision: metadata as CouchDB reports it in a stub; the data
+/// lives once per digest.
+public struct StoredAttachment: Sendable, Equatable {
+    /// The name (its key in `_attachments`).
+    public var name: String
+    /// `content_type`.
+    public var contentType: String
+    /// The generation of the revision that last changed it.
+    public var revpos: Int
+    /// `md5-<base64>` for data created here; opaque when replicated from a server.
+    public var digest: String
+    /// The length of the data in bytes.
+    public var length: Int
+}

@@ -1,0 +1,138 @@
+import Foundation
+import GRDB
+
+/// A bgsync database: one SQLite file holding documents with CouchDB semantics.
+///
+/// Open it with ``open(at:mode:)``; read with ``read(_:)`` and write with ``write(_:)``. Each
+/// `write` closure is one SQLite transaction (`BEGIN IMMEDIATE`), so a replicator can store a
+/// batch of revisions and its checkpoint atomically:
+///
+/// ```swift
+/// let store = try DocumentStore.open(at: "/var/lib/app/notes.sqlite")
+/// try store.write { tx in
+///     _ = try tx.put(id: "n1", json: #"{"title":"hello"}"#)
+/// }
+/// ```
+///
+/// The file stays correct while other processes write to it through the `documents` view:
+/// it uses WAL journaling and waits (busy timeout) rather than failing when the file is busy.
+public final class DocumentStore: Sendable {
+    /// How to open a store.
+    public enum OpenMode: Sendable {
+        /// Open an existing store or create a new one.
+        case readWriteCreate
+        /// Open an existing store for reading and writing; a missing file is an error.
+        case readWrite
+        /// Open an existing store for reading only; nothing is ever written to the file.
+        case readOnly
+    }
+
+    /// The path of the SQLite file.
+    public let path: String
+    let queue: DatabaseQueue
+
+    /// How long a writer waits for another process's lock before failing.
+    public static let busyTimeout: TimeInterval = 15
+
+    private init(path: String, queue: DatabaseQueue) {
+        self.path = path
+        self.queue = queue
+    }
+
+    /// Opens (and, with ``OpenMode/readWriteCreate``, creates) the store at `path`, upgrading its
+    /// schema if it was written by an older bgsync.
+    ///
+    /// - Throws: ``StoreError`` with code ``StoreError/Code/notADatabase`` when the file is not
+    ///   a bgsync database, is corrupt, or has a newer schema (nothing is written to it), and
+    ///   ``StoreError/Code/io`` when it cannot be opened.
+    public static func open(at path: String, mode: OpenMode = .readWriteCreate) throws -> DocumentStore {
+        let fileExists = FileManager.default.fileExists(atPath: path)
+        if !fileExists && mode != .readWriteCreate {
+            throw StoreError(.io, "\(path): no such database file")
+        }
+        var configuration = Configuration()
+        configuration.readonly = mode == .readOnly
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.foreignKeysEnabled = false  // the schema keeps its own invariants; plain clients run without them too
+        configuration.label = "bgsync-store"
+        let readOnly = mode == .readOnly
+        configuration.prepareDatabase { db in
+            try SchemaMigrator.checkFormat(db, path: path)
+            if !readOnly {
+                try db.execute(sql: "PRAGMA journal_mode = WAL")
+                try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            }
+        }
+        let queue: DatabaseQueue
+        do {
+            queue = try DatabaseQueue(path: path, configuration: configuration)
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.wrapping(error, path: path)
+        }
+        let store = DocumentStore(path: path, queue: queue)
+        if readOnly {
+            try store.read { tx in try SchemaMigrator.requireCurrent(tx.db, path: path) }
+        } else {
+            do {
+                try queue.writeWithoutTransaction { db in try SchemaMigrator.migrate(db, path: path) }
+            } catch let error as StoreError {
+                throw error
+            } catch {
+                throw StoreError.wrapping(error, path: path)
+            }
+        }
+        return store
+    }
+
+    /// Runs `body` in a read transaction: it sees one consistent snapshot of the database.
+    public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
+        do {
+            return try queue.read { db in try body(StoreReader(db: db, path: path)) }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.wrapping(error, path: path)
+        }
+    }
+
+    /// Runs `body` in one write transaction (`BEGIN IMMEDIATE`): all of its changes are
+    /// committed together, or none is if it throws.
+    public func write<T>(_ body: (StoreWriter) throws -> T) throws -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(StoreWriter(db: db, path: path))
+                    return .commit
+                }
+                guard let result else { throw StoreError(.io, "\(path): transaction produced no result") }
+                return result
+            }
+        } catch let error as StoreError {
+            throw error
+        } catch {
+            throw StoreError.wrapping(error, path: path)
+        }
+    }
+}
+
+extension StoreError {
+    /// Maps an SQLite failure to a store error that names the file.
+    static func wrapping(_ error: any Error, path: String) -> StoreError {
+        guard let error = error as? DatabaseError else {
+            return StoreError(.io, "\(path): \(error)")
+        }
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return StoreError(.notADatabase, "\(path): not a bgsync database (SQLite says: \(error.message ?? "file is not a database"))")
+        case .SQLITE_FULL:
+            return StoreError(.io, "\(path): disk full (SQLite: \(error.message ?? "database or disk is full"))")
+        case .SQLITE_CONSTRAINT where (error.message ?? "").hasPrefix("bgsync:"):
+            return StoreError(.invalidDocument, "\(path): \(error.message ?? "")")
+        default:
+            return StoreError(.io, "\(path): \(error.message ?? "SQLite error \(error.resultCode.rawValue)")")
+        }
+    }
+}

@@ -1,0 +1,160 @@
+import Foundation
+
+/// A document as it arrives from a writer: a JSON object whose `_`-prefixed members are
+/// CouchDB metadata and whose other members are the body, kept as raw text (never re-encoded).
+///
+/// This is the input of ``StoreWriter/save(_:newEdits:)``: what `PUT /db/id` or one element of
+/// `_bulk_docs` carries.
+public struct IncomingDocument: Sendable {
+    /// `_id`, if the JSON names one.
+    public var id: String?
+    /// `_rev`: the base revision for a normal edit, the revision itself for a replicated one.
+    public var rev: RevisionID?
+    /// `_revisions`, expanded to a path (newest first), if present.
+    public var revisions: [RevisionID]?
+    /// `_deleted: true`.
+    public var deleted: Bool
+    /// The body: a JSON object of the non-metadata members, as raw text.
+    public var body: String
+    /// `_attachments`, if present (an empty array when the object is empty).
+    public var attachments: [IncomingAttachment]?
+
+    /// Creates a document from parts.
+    public init(id: String? = nil, rev: RevisionID? = nil, revisions: [RevisionID]? = nil, deleted: Bool = false,
+                body: String = "{}", attachments: [IncomingAttachment]? = nil) {
+        self.id = id
+        self.rev = rev
+        self.revisions = revisions
+        self.deleted = deleted
+        self.body = body
+        self.attachments = attachments
+    }
+
+    /// Metadata members CouchDB accepts on write and ignores.
+    static let ignoredMembers: Set<String> = ["_conflicts", "_deleted_conflicts", "_revs_info", "_local_seq"]
+
+    /// Parses one JSON object (the whole of `bytes`, or `range` of it).
+    /// - Throws: ``StoreError`` (`bad_request`) naming the member at fault.
+    public init(json bytes: [UInt8], range: Range<Int>? = nil) throws {
+        let members: [RawJSONMember]
+        do {
+            members = try RawJSONObject.members(ofObject: bytes, in: range)
+        } catch {
+            throw StoreError.invalidDocument(nil, "the body is not a JSON object: \(error)")
+        }
+        self.init()
+        var bodyText = "{"
+        var first = true
+        var revText: String?
+        for member in members {
+            guard member.key.hasPrefix("_") else {
+                if !first { bodyText += "," }
+                first = false
+                bodyText += String(decoding: bytes[member.keyRange.lowerBound..<member.valueRange.upperBound], as: UTF8.self)
+                continue
+            }
+            let value: JSONValue
+            do {
+                value = try JSONValue.parse(Array(bytes[member.valueRange]))
+            } catch {
+                throw StoreError.invalidDocument(id, "member \(member.key): \(error)")
+            }
+            switch member.key {
+            case "_id":
+                guard let text = value.stringValue else { throw StoreError.invalidDocument(nil, "_id must be a string") }
+                id = text
+            case "_rev":
+                guard let text = value.stringValue else { throw StoreError.invalidDocument(id, "_rev must be a string such as \"1-abc\"") }
+                revText = text
+                rev = try RevisionID(parsing: text)
+            case "_deleted":
+                guard let flag = value.boolValue else { throw StoreError.invalidDocument(id, "_deleted must be true or false") }
+                deleted = flag
+            case "_revisions":
+                guard let object = value.objectValue, let start = object["start"]?.intValue,
+                      let ids = object["ids"]?.arrayValue
+                else {
+                    throw StoreError.invalidDocument(id, "_revisions must be {\"start\": N, \"ids\": [\"hash\", …]}")
+                }
+                var hashes: [String] = []
+                for element in ids {
+                    guard let hash = element.stringValue else {
+                        throw StoreError.invalidDocument(id, "_revisions.ids must hold strings")
+                    }
+                    hashes.append(hash)
+                }
+                revisions = try RevisionTree.path(start: start, ids: hashes)
+            case "_attachments":
+                guard let object = value.objectValue else {
+                    throw StoreError.invalidDocument(id, "_attachments must be an object of name → attachment")
+                }
+                attachments = try object.members.map { member in
+                    try IncomingAttachment(name: member.key, json: member.value, documentID: id)
+                }
+            default:
+                guard Self.ignoredMembers.contains(member.key) else {
+                    throw StoreError.invalidDocument(id, "bad special document member: \(member.key) (accepted: _id, _rev, _deleted, _revisions, _attachments)")
+                }
+            }
+        }
+        body = bodyText + "}"
+        if let revisions, let rev, revisions.first != rev {
+            throw StoreError.invalidDocument(id, "_rev \(revText ?? rev.description) does not match _revisions, whose newest revision is \(revisions[0])")
+        }
+    }
+
+    /// Parses a JSON text.
+    public init(json text: String) throws {
+        try self.init(json: Array(text.utf8))
+    }
+}
+
+/// One entry of `_attachments` in an incoming document.
+public struct IncomingAttachment: Sendable, Equatable {
+    /// The attachment's name (its key in `_attachments`).
+    public var name: String
+    /// `content_type`.
+    public var contentType: String
+    /// `revpos`, the generation that last changed the attachment, when given.
+    public var revpos: Int?
+    /// `digest` (`md5-<base64>`), when given; opaque.
+    public var digest: String?
+    /// `length`, when given.
+    public var length: Int?
+    /// The data, decoded from base64; nil for a stub.
+    public var data: [UInt8]?
+
+    /// Creates an attachment from parts.
+    public init(name: String, contentType: String, revpos: Int? = nil, digest: String? = nil, length: Int? = nil, data: [UInt8]?) {
+        self.name = name
+        self.contentType = contentType
+        self.revpos = revpos
+        self.digest = digest
+        self.length = length
+        self.data = data
+    }
+
+    init(name: String, json: JSONValue, documentID: String?) throws {
+        guard let object = json.objectValue else {
+            throw StoreError.invalidDocument(documentID, "_attachments.\(name) must be an object")
+        }
+        self.name = name
+        contentType = object["content_type"]?.stringValue ?? "application/octet-stream"
+        revpos = object["revpos"]?.intValue
+        digest = object["digest"]?.stringValue
+        length = object["length"]?.intValue
+        if object["follows"]?.boolValue == true {
+            throw StoreError.invalidDocument(documentID, "_attachments.\(name): \"follows\" (multipart) is not supported here; send the data inline as base64")
+        }
+        if let encoded = object["data"] {
+            guard let text = encoded.stringValue, let decoded = Data(base64Encoded: text) else {
+                throw StoreError.invalidDocument(documentID, "_attachments.\(name).data must be base64 text")
+            }
+            data = [UInt8](decoded)
+        } else if object["stub"]?.boolValue == true {
+            data = nil
+        } else {
+            throw StoreError.invalidDocument(documentID, "_attachments.\(name) needs \"data\" (base64) or \"stub\": true")
+        }
+    }
+}

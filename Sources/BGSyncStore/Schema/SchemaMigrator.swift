@@ -1,0 +1,55 @@
+import GRDB
+
+/// Checks that a file is a bgsync database and brings its schema up to date, using
+/// `PRAGMA application_id` to recognise bgsync files and `PRAGMA user_version` to number
+/// migrations.
+enum SchemaMigrator {
+    /// Refuses a file that is not (and cannot become) a bgsync database, before anything is
+    /// written to it.
+    static func checkFormat(_ db: Database, path: String) throws {
+        let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if applicationID == Schema.applicationID {
+            if version > Schema.currentVersion {
+                throw StoreError(.notADatabase, "\(path): written by a newer bgsync (schema version \(version); this bgsync knows up to \(Schema.currentVersion)); upgrade bgsync")
+            }
+            return
+        }
+        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        if applicationID != 0 || objects > 0 {
+            throw StoreError(.notADatabase, "\(path): an SQLite database that is not a bgsync database (application_id \(applicationID), \(objects) schema objects); refusing to touch it")
+        }
+    }
+
+    /// Fails unless the schema is exactly the current one (for read-only opens, which cannot
+    /// migrate).
+    static func requireCurrent(_ db: Database, path: String) throws {
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if version == 0 {
+            throw StoreError(.notADatabase, "\(path): an empty SQLite file, not yet a bgsync database")
+        }
+        if version != Schema.currentVersion {
+            throw StoreError(.notADatabase, "\(path): schema version \(version) needs an upgrade to \(Schema.currentVersion); open it with a writing command first")
+        }
+    }
+
+    /// Applies the missing migrations, each in its own immediate transaction.
+    static func migrate(_ db: Database, path: String) throws {
+        while true {
+            var done = false
+            try db.inTransaction(.immediate) {
+                try checkFormat(db, path: path)  // another process may have migrated meanwhile
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                guard version < Schema.currentVersion else {
+                    done = true
+                    return .commit
+                }
+                try db.execute(sql: Schema.migrations[version].sql)
+                try db.execute(sql: "PRAGMA user_version = \(version + 1)")
+                try db.execute(sql: "PRAGMA application_id = \(Schema.applicationID)")
+                return .commit
+            }
+            if done { return }
+        }
+    }
+}

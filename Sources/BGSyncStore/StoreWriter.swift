@@ -1,0 +1,293 @@
+import Foundation
+import GRDB
+
+/// Write access to a store inside one transaction (see ``DocumentStore/write(_:)``).
+public struct StoreWriter {
+    let db: Database
+    /// The store's file, for error messages.
+    public let path: String
+
+    /// Reads within the same transaction (seeing this transaction's writes).
+    public var reader: StoreReader { StoreReader(db: db, path: path) }
+
+    /// Stores a JSON document, as `PUT /db/id` (`newEdits: true`) or one element of
+    /// `_bulk_docs` with `new_edits: false` does.
+    ///
+    /// - Parameters:
+    ///   - id: the document id; if nil, the JSON's `_id` is used. `_local/` ids are refused:
+    ///     use ``putLocal(id:json:)``.
+    ///   - json: a JSON object; its `_rev` is the base revision (`newEdits: true`) or the
+    ///     revision itself with `_revisions` as its history (`newEdits: false`).
+    /// - Returns: the stored revision.
+    @discardableResult
+    public func put(id: String? = nil, json: String, newEdits: Bool = true) throws -> RevisionID {
+        try save(IncomingDocument(json: Array(json.utf8)), id: id, newEdits: newEdits)
+    }
+
+    /// Stores a parsed document; see ``put(id:json:newEdits:)``.
+    @discardableResult
+    public func save(_ document: IncomingDocument, id explicitID: String? = nil, newEdits: Bool = true) throws -> RevisionID {
+        let id = try Self.resolveID(explicitID, document.id)
+        if id.hasPrefix("_local/") {
+            throw StoreError.invalidDocument(id, "_local documents have no revision tree; write them with putLocal(id:json:)")
+        }
+        return newEdits ? try saveEdit(document, id: id) : try saveReplicated(document, id: id)
+    }
+
+    static func resolveID(_ explicit: String?, _ inBody: String?) throws -> String {
+        if let explicit, let inBody, explicit != inBody {
+            throw StoreError.invalidDocument(explicit, "the body's _id \"\(inBody)\" differs from the document id")
+        }
+        guard let id = explicit ?? inBody else {
+            throw StoreError.invalidDocument(nil, "the document has no id: give one, or an \"_id\" member")
+        }
+        try validateID(id)
+        return id
+    }
+
+    /// CouchDB's rules: a non-empty id that starts with `_` only as `_design/` or `_local/`.
+    static func validateID(_ id: String) throws {
+        guard !id.isEmpty else { throw StoreError.invalidDocument(nil, "document id must not be empty") }
+        if id.hasPrefix("_") && !id.hasPrefix("_design/") && !id.hasPrefix("_local/") {
+            throw StoreError.invalidDocument(id, "only reserved document ids may start with underscore (_design/…, _local/…)")
+        }
+        if id.utf8.contains(0) { throw StoreError.invalidDocument(nil, "document id must not contain NUL") }
+    }
+
+    /// Deletes document `id` by adding a tombstone on `rev` (the current winner if nil).
+    @discardableResult
+    public func delete(id: String, rev: RevisionID? = nil) throws -> RevisionID {
+        try Self.validateID(id)
+        var base = rev
+        if base == nil {
+            guard let winner = try reader.loadTree(id)?.tree.winner else { throw StoreError.notFound(id, reason: "missing") }
+            if winner.deleted { throw StoreError.notFound(id, reason: "deleted") }
+            base = winner.rev
+        }
+        return try saveEdit(IncomingDocument(rev: base, deleted: true, body: "{}", attachments: nil), id: id)
+    }
+
+    // MARK: Normal edits
+
+    private func saveEdit(_ document: IncomingDocument, id: String) throws -> RevisionID {
+        let loaded = try reader.loadTree(id)
+        let tree = loaded?.tree ?? RevisionTree()
+        let leaves = tree.leaves
+        let parent: RevisionID?
+        if let base = document.rev {
+            guard leaves.contains(where: { $0.rev == base }) else {
+                if tree.isEmpty {
+                    throw StoreError.conflict(id, "the document does not exist; omit _rev to create it")
+                }
+                throw StoreError.conflict(id, "\(base) is not a current revision (the winner is \(leaves.first?.rev.description ?? "none"))")
+            }
+            parent = base
+        } else if let winner = leaves.first {
+            guard winner.deleted else {
+                throw StoreError.conflict(id, "the document exists (at \(winner.rev)); give its _rev to update it")
+            }
+            parent = winner.rev
+        } else {
+            parent = nil
+        }
+        let parentAttachments = try parent.flatMap { loaded?.rows[$0] }.map { try reader.attachments(ofRevisionRow: $0) } ?? []
+        let generation = (parent?.generation ?? 0) + 1
+        let attachments = try resolveEditAttachments(document.attachments, parent: parentAttachments, generation: generation, id: id)
+        let rev = try RevisionID(generation: generation, hash: Self.newHash(parent: parent, deleted: document.deleted, body: document.body, attachments: attachments))
+        var newTree = tree
+        newTree.merge(path: [rev] + (parent.map { [$0] } ?? []), deleted: document.deleted)
+        try persist(id: id, loaded: loaded, newTree: newTree,
+                    content: (rev, StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
+                              attachments.compactMap(\.newData)))
+        return rev
+    }
+
+    /// A deterministic revision hash: the same edit of the same parent gives the same id
+    /// everywhere, so identical edits made on two replicas do not conflict.
+    static func newHash(parent: RevisionID?, deleted: Bool, body: String, attachments: [ResolvedAttachment]) -> String {
+        var hasher = MD5Hasher()
+        hasher.update(Array((parent?.description ?? "").utf8))
+        hasher.update([0, deleted ? 1 : 0, 0])
+        hasher.update(Array(body.utf8))
+        for attachment in attachments {
+            hasher.update([0])
+            hasher.update(Array(attachment.stored.name.utf8))
+            hasher.update([0])
+            hasher.update(Array(attachment.stored.digest.utf8))
+        }
+        return MD5.hex(hasher.finalize())
+    }
+
+    struct ResolvedAttachment {
+        var stored: StoredAttachment
+        var newData: (digest: String, data: [UInt8])?
+    }
+
+    private func resolveEditAttachments(_ incoming: [IncomingAttachment]?, parent: [StoredAttachment], generation: Int, id: String) throws -> [ResolvedAttachment] {
+        guard let incoming else { return [] }
+        return try incoming.map { attachment in
+            if let data = attachment.data {
+                let digest = Self.digest(of: data)
+                return ResolvedAttachment(
+                    stored: StoredAttachment(name: attachment.name, contentType: attachment.contentType, revpos: generation, digest: digest, length: data.count),
+                    newData: (digest, data))
+            }
+            guard let previous = parent.first(where: { $0.name == attachment.name }),
+                  attachment.digest == nil || attachment.digest == previous.digest
+            else {
+                throw StoreError(.missingStub, "document \"\(id)\": attachment stub \(attachment.name) does not match an attachment of the base revision; send its data", reason: "missing_stub")
+            }
+            return ResolvedAttachment(stored: previous, newData: nil)
+        }
+    }
+
+    /// `md5-<base64>`, as CouchDB writes digests of data it stores unencoded.
+    static func digest(of data: [UInt8]) -> String {
+        "md5-" + Data(MD5.digest(data)).base64EncodedString()
+    }
+
+    // MARK: Replicated revisions
+
+    private func saveReplicated(_ document: IncomingDocument, id: String) throws -> RevisionID {
+        let path: [RevisionID]
+        if let revisions = document.revisions {
+            path = revisions
+        } else if let rev = document.rev {
+            path = [rev]
+        } else {
+            throw StoreError.invalidDocument(id, "When `new_edits: false`, the document needs `_rev` or `_revisions` specified")
+        }
+        let loaded = try reader.loadTree(id)
+        var newTree = loaded?.tree ?? RevisionTree()
+        guard !newTree.contains(path[0]) else { return path[0] }
+        newTree.merge(path: path, deleted: document.deleted)
+        let attachments = try resolveReplicatedAttachments(document.attachments, generation: path[0].generation, id: id)
+        try persist(id: id, loaded: loaded, newTree: newTree,
+                    content: (path[0], StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
+                              attachments.compactMap(\.newData)))
+        return path[0]
+    }
+
+    private func resolveReplicatedAttachments(_ incoming: [IncomingAttachment]?, generation: Int, id: String) throws -> [ResolvedAttachment] {
+        guard let incoming else { return [] }
+        return try incoming.map { attachment in
+            if let data = attachment.data {
+                let digest = attachment.digest ?? Self.digest(of: data)
+                return ResolvedAttachment(
+                    stored: StoredAttachment(name: attachment.name, contentType: attachment.contentType,
+                                             revpos: attachment.revpos ?? generation, digest: digest, length: data.count),
+                    newData: (digest, data))
+            }
+            guard let digest = attachment.digest,
+                  let known = try Row.fetchOne(db.cachedStatement(sql: """
+                      SELECT a.length FROM attachment_blobs b JOIN rev_attachments a ON a.digest = b.digest WHERE b.digest = ? LIMIT 1
+                      """), arguments: [digest])
+            else {
+                throw StoreError(.missingStub, "document \"\(id)\": attachment stub \(attachment.name) (\(attachment.digest ?? "no digest")) refers to data this store does not have; send its data", reason: "missing_stub")
+            }
+            return ResolvedAttachment(
+                stored: StoredAttachment(name: attachment.name, contentType: attachment.contentType,
+                                         revpos: attachment.revpos ?? generation, digest: digest, length: attachment.length ?? known[0]),
+                newData: nil)
+        }
+    }
+
+    // MARK: Persisting a changed tree
+
+    private func persist(id: String, loaded: StoreReader.LoadedTree?, newTree: RevisionTree,
+                         content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws {
+        var tree = newTree
+        let limit = try Int.fetchOne(db.cachedStatement(sql: "SELECT revs_limit FROM store_info")) ?? 1000
+        tree.stem(limit: limit)
+        guard let seq = try Int.fetchOne(db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq")) else {
+            throw StoreError(.io, "\(path): store_info is empty")
+        }
+        let docRow: Int64
+        if let loaded {
+            docRow = loaded.docRow
+            try db.cachedStatement(sql: "UPDATE docs SET seq = ? WHERE doc_id = ?").execute(arguments: [seq, docRow])
+        } else {
+            try db.cachedStatement(sql: "INSERT INTO docs (id, seq) VALUES (?, ?)").execute(arguments: [id, seq])
+            docRow = db.lastInsertedRowID
+        }
+        let oldTree = loaded?.tree ?? RevisionTree()
+        var rows = loaded?.rows ?? [:]
+        let newLeaves = Set(tree.leaves.map(\.rev))
+        for (rev, row) in rows where !tree.contains(rev) {
+            try db.cachedStatement(sql: "DELETE FROM revs WHERE rev_id = ?").execute(arguments: [row])
+            rows[rev] = nil
+        }
+        let oldLeaves = Set(oldTree.leaves.map(\.rev))
+        for (rev, row) in rows {
+            if tree.nodes[rev]?.parentHash != oldTree.nodes[rev]?.parentHash {
+                try db.cachedStatement(sql: "UPDATE revs SET parent_hash = ? WHERE rev_id = ?").execute(arguments: [tree.nodes[rev]?.parentHash, row])
+            }
+            if oldLeaves.contains(rev) && !newLeaves.contains(rev) {
+                try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
+            }
+        }
+        let insert = try db.cachedStatement(sql: """
+            INSERT INTO revs (doc_id, pos, hash, parent_hash, deleted, leaf, body) VALUES (?, ?, ?, ?, ?, ?, ?)
+            """)
+        for (rev, node) in tree.nodes where rows[rev] == nil {
+            let isContent = rev == content.rev
+            try insert.execute(arguments: [docRow, rev.generation, rev.hash, node.parentHash, node.deleted,
+                                           newLeaves.contains(rev), isContent ? content.revision.body : nil])
+            rows[rev] = db.lastInsertedRowID
+        }
+        if let contentRow = rows[content.rev], newLeaves.contains(content.rev) {
+            for blob in content.blobs {
+                try db.cachedStatement(sql: "INSERT OR IGNORE INTO attachment_blobs (digest, data) VALUES (?, ?)")
+                    .execute(arguments: [blob.digest, Data(blob.data)])
+            }
+            for attachment in content.revision.attachments {
+                try db.cachedStatement(sql: """
+                    INSERT INTO rev_attachments (rev_id, name, content_type, revpos, digest, length) VALUES (?, ?, ?, ?, ?, ?)
+                    """).execute(arguments: [contentRow, attachment.name, attachment.contentType, attachment.revpos, attachment.digest, attachment.length])
+            }
+        }
+        guard let winner = tree.winner, let winnerRow = rows[winner.rev] else {
+            throw StoreError(.io, "\(path): document \(id) has no winning revision after a write")
+        }
+        try db.cachedStatement(sql: "UPDATE docs SET winner = ? WHERE doc_id = ?").execute(arguments: [winnerRow, docRow])
+    }
+
+    // MARK: Local documents
+
+    /// Writes a `_local` document (no tree, never replicated). `id` includes the `_local/`
+    /// prefix. Like CouchDB 3, the `_rev` of the body is not checked.
+    /// - Returns: the new revision, `0-N`.
+    @discardableResult
+    public func putLocal(id: String, json: String) throws -> String {
+        guard id.hasPrefix("_local/"), id.count > 7 else {
+            throw StoreError.invalidDocument(id, "local document ids start with _local/")
+        }
+        let bytes = Array(json.utf8)
+        let members: [RawJSONMember]
+        do {
+            members = try RawJSONObject.members(ofObject: bytes)
+        } catch {
+            throw StoreError.invalidDocument(id, "the body is not a JSON object: \(error)")
+        }
+        let body = "{" + members.filter { $0.key != "_id" && $0.key != "_rev" }
+            .map { String(decoding: bytes[$0.keyRange.lowerBound..<$0.valueRange.upperBound], as: UTF8.self) }
+            .joined(separator: ",") + "}"
+        let rev = (try Int.fetchOne(db.cachedStatement(sql: "SELECT rev FROM local_docs WHERE id = ?"), arguments: [id]) ?? 0) + 1
+        try db.cachedStatement(sql: "INSERT OR REPLACE INTO local_docs (id, rev, body) VALUES (?, ?, ?)").execute(arguments: [id, rev, body])
+        return "0-\(rev)"
+    }
+
+    /// Deletes a `_local` document; returns whether it existed.
+    @discardableResult
+    public func deleteLocal(id: String) throws -> Bool {
+        try db.cachedStatement(sql: "DELETE FROM local_docs WHERE id = ?").execute(arguments: [id])
+        return db.changesCount > 0
+    }
+
+    /// Sets how many revisions each branch keeps (CouchDB's `_revs_limit`); applies to later
+    /// writes of each document.
+    public func setRevsLimit(_ limit: Int) throws {
+        guard limit > 0 else { throw StoreError.invalidDocument(nil, "revs_limit must be a positive integer") }
+        try db.execute(sql: "UPDATE store_info SET revs_limit = ?", arguments: [limit])
+    }
+}

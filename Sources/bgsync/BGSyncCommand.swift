@@ -1,0 +1,18 @@
+import ArgumentParser
+
+/// The `bgsync` command line.
+@main
+struct BGSyncCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "bgsync",
+        abstract: "Background sync of local SQLite document databases with CouchDB-compatible servers.",
+        discussion: """
+            Exit codes (sysexits): 0 success or nothing to do; 1 document not found or update \
+            conflict; 64 usage error; 65 invalid data; 66 input file missing; 69 server \
+            unreachable; 74 local I/O error (not a bgsync database, disk full); 75 transient \
+            failure, retry later; 77 permission refused; 78 invalid configuration.
+            """,
+        version: "0.1.0",
+        subcommands: [DBCommand.self]
+    )
+}
