@@ -1,4 +1,4 @@
-// swift-tools-version:6.0
+// swift-tools-version:6.1
 import PackageDescription
 
 let package = Package(
@@ -7,25 +7,61 @@ let package = Package(
     products: [
         .executable(name: "bgsync", targets: ["bgsync"]),
         .library(name: "BGSyncStore", targets: ["BGSyncStore"]),
+        .library(name: "BGSyncReplication", targets: ["BGSyncReplication"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
         .package(url: "https://github.com/apple/swift-argument-parser", exact: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", exact: "1.16.2"),
+        .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
+        .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
+        .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
+        // The local document database on SQLite (no networking).
         .target(
             name: "BGSyncStore",
             dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+        ),
+        // Peers, checkpoints and the one-shot replicate algorithm.
+        .target(
+            name: "BGSyncReplication",
+            dependencies: [
+                "BGSyncStore",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOSSL", package: "swift-nio-ssl"),
+            ]
         ),
         .executableTarget(
             name: "bgsync",
             dependencies: [
                 "BGSyncStore",
+                "BGSyncReplication",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // Tests only: a CouchDB-protocol fixture server with fault injection.
+        .target(
+            name: "BGSyncTestSupport",
+            dependencies: [
+                "BGSyncStore",
+                .product(name: "Hummingbird", package: "hummingbird"),
             ]
         ),
         .testTarget(name: "BGSyncStoreTests", dependencies: ["BGSyncStore"]),
-        .testTarget(name: "bgsyncTests", dependencies: ["BGSyncStore"]),
+        .testTarget(
+            name: "BGSyncReplicationTests",
+            dependencies: [
+                "BGSyncReplication",
+                "BGSyncTestSupport",
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+            ]
+        ),
+        .testTarget(name: "bgsyncTests", dependencies: ["BGSyncStore", "BGSyncTestSupport"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -2,7 +2,7 @@ import ArgumentParser
 
 /// The `bgsync` command line.
 @main
-struct BGSyncCommand: ParsableCommand {
+struct BGSyncCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bgsync",
         abstract: "Background sync of local SQLite document databases with CouchDB-compatible servers.",
@@ -13,6 +13,6 @@ struct BGSyncCommand: ParsableCommand {
             failure, retry later; 77 permission refused; 78 invalid configuration.
             """,
         version: "0.1.0",
-        subcommands: [DBCommand.self]
+        subcommands: [SyncCommand.self, DBCommand.self]
     )
 }

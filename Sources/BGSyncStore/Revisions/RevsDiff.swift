@@ -5,6 +5,12 @@ public struct RevsDiffEntry: Sendable, Equatable {
     /// The store's leaves whose generation is below the highest missing one: revisions the
     /// missing ones may descend from (used as `atts_since`).
     public var possibleAncestors: [RevisionID]
+
+    /// Creates an entry.
+    public init(missing: [RevisionID], possibleAncestors: [RevisionID]) {
+        self.missing = missing
+        self.possibleAncestors = possibleAncestors
+    }
 }
 
 extension StoreReader {

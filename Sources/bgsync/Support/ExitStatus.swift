@@ -1,4 +1,5 @@
 import ArgumentParser
+import BGSyncReplication
 import BGSyncStore
 
 /// bgsync's exit codes (sysexits.h), the one place errors become process statuses.
@@ -23,6 +24,20 @@ enum ExitStatus {
     }
 }
 
+extension ExitStatus {
+    /// The exit code for a replication failure.
+    static func code(for error: ReplicationError) -> ExitCode {
+        switch error.kind {
+        case .configuration: return config
+        case .unreachable, .databaseNotFound: return unavailable
+        case .transient, .rejected, .interrupted: return tempFail
+        case .malformedResponse: return dataError
+        case .unauthorized: return noPermission
+        case .localStore: return ioError
+        }
+    }
+}
+
 /// An error already reported to the user; carries the exit code.
 struct ReportedFailure: Error {
     let code: ExitCode
@@ -34,6 +49,9 @@ func report(_ error: any Error) -> ExitCode {
     case let error as StoreError:
         let prefix = error.code == .notFound || error.code == .conflict ? "\(error.couchError): " : ""
         Console.error("\(prefix)\(error.message)")
+        return ExitStatus.code(for: error)
+    case let error as ReplicationError:
+        Console.error(error.message)
         return ExitStatus.code(for: error)
     case let error as UsageError:
         Console.error(error.message)

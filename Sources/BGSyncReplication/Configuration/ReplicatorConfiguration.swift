@@ -1,0 +1,130 @@
+import BGSyncStore
+
+/// Everything one replication run needs: the two sides, the direction, filters, batch size
+/// and how to reach and authenticate with the remote. A plain value: build it, change a field,
+/// hand it to ``Replicator``.
+public struct ReplicatorConfiguration: Sendable {
+    /// Which way documents flow.
+    public enum Direction: String, Sendable, CaseIterable {
+        /// Remote → local only.
+        case pull
+        /// Local → remote only.
+        case push
+        /// Pull to completion, then push to completion.
+        case pullAndPush = "pull-and-push"
+    }
+
+    /// The local store's file.
+    public var database: String
+    /// The remote: an `http(s)://host/db` URL or another local store.
+    public var remote: Endpoint
+    /// Default ``Direction/pullAndPush``.
+    public var direction: Direction = .pullAndPush
+    /// Changes read per batch (default 500, as one CouchDB replicator worker).
+    public var batchSize: Int = 500
+    /// Which remote documents a pull takes.
+    public var pullFilter: PullFilter?
+    /// Which local documents a push sends.
+    public var pushFilter: PushFilter?
+    /// How to reach the remote when it is an HTTP server.
+    public var http: HTTPOptions = HTTPOptions()
+
+    /// Creates a configuration with the defaults above.
+    public init(database: String, remote: Endpoint, direction: Direction = .pullAndPush) {
+        self.database = database
+        self.remote = remote
+        self.direction = direction
+    }
+}
+
+/// One side of a replication that is not the local store.
+public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
+    /// A CouchDB-compatible database URL (`https://host:port/db`), credentials not included.
+    case http(URLComponentsLite)
+    /// Another local store file.
+    case file(String)
+
+    /// Parses `http(s)://…/db`, `file:/path` or a plain path.
+    /// - Throws: ``ReplicationError`` (configuration) for a URL without a database or with
+    ///   credentials in it.
+    public init(parsing text: String) throws {
+        if text.hasPrefix("http://") || text.hasPrefix("https://") {
+            self = .http(try URLComponentsLite(parsing: text))
+        } else if text.hasPrefix("file://") {
+            self = .file(String(text.dropFirst("file://".count)))
+        } else if text.hasPrefix("file:") {
+            self = .file(String(text.dropFirst("file:".count)))
+        } else if text.contains("://") {
+            throw ReplicationError.configuration("\(text): unsupported remote; expected http(s)://host/db, file:/path or a path")
+        } else {
+            self = .file(text)
+        }
+    }
+
+    /// The endpoint with no secret in it.
+    public var description: String {
+        switch self {
+        case .http(let url): return url.description
+        case .file(let path): return "file:" + path
+        }
+    }
+}
+
+/// Pull-side filters (applied by the server).
+public enum PullFilter: Sendable, Equatable {
+    /// Only these document ids (`filter=_doc_ids`).
+    case documentIDs([String])
+    /// A Mango selector (`filter=_selector`), JSON object text.
+    case selector(JSONValue)
+    /// Sync Gateway channels (`filter=sync_gateway/bychannel`).
+    case channels([String])
+}
+
+/// Push-side filters (applied locally).
+public enum PushFilter: Sendable, Equatable {
+    /// Only these document ids.
+    case documentIDs([String])
+    /// An SQL expression over the `documents` view's columns (`id`, `rev`, `deleted`, `body`),
+    /// e.g. `json_extract(body, '$.type') = 'note'`. Deletions of documents are always pushed.
+    case sqlWhere(String)
+}
+
+/// How to talk to an HTTP remote.
+public struct HTTPOptions: Sendable {
+    /// Extra headers sent with every request.
+    public var headers: [(name: String, value: String)] = []
+    /// Authentication.
+    public var auth: Authentication = .none
+    /// A PEM file of CA certificates to trust instead of the system's.
+    public var caFile: String?
+    /// A PEM client certificate and its private key, for TLS client authentication.
+    public var clientCertificate: (certificateFile: String, keyFile: String)?
+    /// Turns TLS certificate verification off. Never the default; warned about.
+    public var insecure: Bool = false
+    /// Seconds to wait for a connection.
+    public var connectTimeout: Double = 10
+    /// Seconds one request may take.
+    public var requestTimeout: Double = 120
+    /// Retries of a failed idempotent request (connection error, timeout, 408, 5xx, 429).
+    public var maxRetries: Int = 5
+    /// The first retry delay in seconds; doubled for each retry, with jitter.
+    public var initialRetryDelay: Double = 0.25
+    /// The largest response body accepted, in bytes.
+    public var maxResponseBytes: Int = 512 * 1024 * 1024
+
+    /// The defaults above.
+    public init() {}
+}
+
+/// How bgsync authenticates with an HTTP remote. Secrets are values here; reading them from
+/// files, environment or commands is the caller's job (see the jobs layer).
+public enum Authentication: Sendable {
+    /// No credentials.
+    case none
+    /// HTTP Basic on every request.
+    case basic(user: String, password: String)
+    /// CouchDB cookie session: `POST /_session`, renewed once on 401.
+    case session(user: String, password: String)
+    /// `Authorization: Bearer` (e.g. a JWT); the provider is asked again after a 401.
+    case bearer(@Sendable () throws -> String)
+}

@@ -1,0 +1,305 @@
+import AsyncHTTPClient
+import BGSyncStore
+import Foundation
+import Logging
+import NIOCore
+import NIOHTTP1
+import NIOSSL
+import Synchronization
+
+/// A response with its body collected (bounded by ``HTTPOptions/maxResponseBytes``).
+struct CouchResponse: Sendable {
+    var status: Int
+    var headers: HTTPHeaders
+    var body: [UInt8]
+
+    /// The body parsed as JSON.
+    func json(_ context: String) throws -> JSONValue {
+        do {
+            return try JSONValue.parse(body)
+        } catch {
+            throw ReplicationError(.malformedResponse, "\(context): the server sent invalid JSON (\(error))")
+        }
+    }
+
+    /// CouchDB's `{"error","reason"}`, if the body is one.
+    var couchError: (error: String, reason: String)? {
+        guard let object = try? JSONValue.parse(body).objectValue, let error = object["error"]?.stringValue else { return nil }
+        return (error, object["reason"]?.stringValue ?? "")
+    }
+}
+
+/// HTTP access to one CouchDB database: URLs, authentication (Basic, cookie session with one
+/// renewal, bearer), TLS options, and retries with exponential backoff and jitter for
+/// connection errors, timeouts, 408, 429 (honouring `Retry-After`) and 5xx.
+final class CouchClient: Sendable {
+    let url: URLComponentsLite
+    let options: HTTPOptions
+    let logger: Logger
+    private let client: HTTPClient
+    private let state = Mutex(State())
+
+    struct State {
+        var cookie: String?
+        var bearer: String?
+        var requests = 0
+        var bytesReceived = 0
+        var bytesSent = 0
+    }
+
+    init(url: URLComponentsLite, options: HTTPOptions, logger: Logger) throws {
+        self.url = url
+        self.options = options
+        self.logger = logger
+        var tls = TLSConfiguration.makeClientConfiguration()
+        if let caFile = options.caFile {
+            tls.trustRoots = .file(caFile)
+        }
+        if let pair = options.clientCertificate {
+            do {
+                tls.certificateChain = try NIOSSLCertificate.fromPEMFile(pair.certificateFile).map { .certificate($0) }
+                tls.privateKey = .privateKey(try NIOSSLPrivateKey(file: pair.keyFile, format: .pem))
+            } catch {
+                throw ReplicationError.configuration("TLS client certificate \(pair.certificateFile) / key \(pair.keyFile): \(error)")
+            }
+        }
+        if options.insecure { tls.certificateVerification = .none }
+        var configuration = HTTPClient.Configuration(
+            tlsConfiguration: tls,
+            redirectConfiguration: .disallow,
+            timeout: .init(connect: .milliseconds(Int64(options.connectTimeout * 1000)),
+                           read: .milliseconds(Int64(options.requestTimeout * 1000))))
+        configuration.httpVersion = .http1Only
+        client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
+        // Credentials in the URL are used as Basic auth when no other auth is configured.
+        if case .none = options.auth, let user = url.user, let password = url.password {
+            basicFromURL = Credentials(user: user, password: password)
+        } else {
+            basicFromURL = nil
+        }
+    }
+
+    struct Credentials: Sendable {
+        var user: String
+        var password: String
+    }
+
+    private let basicFromURL: Credentials?
+
+    /// Closes connections.
+    func shutdown() async {
+        try? await client.shutdown()
+    }
+
+    /// Requests made so far (including retries).
+    var requestCount: Int { state.withLock { $0.requests } }
+    /// Bytes received and sent in bodies.
+    var bytes: (received: Int, sent: Int) { state.withLock { ($0.bytesReceived, $0.bytesSent) } }
+
+    /// The database URL plus `path` (starting with `/` or empty) and a query.
+    func address(_ path: String, query: [(String, String)] = []) -> String {
+        var address = url.origin + url.path + path
+        if !query.isEmpty {
+            address += "?" + query.map { "\(Self.encodeQuery($0.0))=\(Self.encodeQuery($0.1))" }.joined(separator: "&")
+        }
+        return address
+    }
+
+    static let queryAllowed: CharacterSet = {
+        var set = CharacterSet.alphanumerics
+        set.insert(charactersIn: "-._~")
+        return set
+    }()
+
+    static func encodeQuery(_ text: String) -> String {
+        text.addingPercentEncoding(withAllowedCharacters: queryAllowed) ?? text
+    }
+
+    /// A document id as a path segment: percent-encoded, keeping the slash of `_design/` and
+    /// `_local/`.
+    static func documentPath(_ id: String) -> String {
+        for prefix in ["_design/", "_local/"] where id.hasPrefix(prefix) {
+            return "/" + prefix + encodeQuery(String(id.dropFirst(prefix.count)))
+        }
+        return "/" + encodeQuery(id)
+    }
+
+    /// Sends one request, retrying transient failures; returns any response that is not
+    /// retried (the caller judges 4xx statuses).
+    func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
+              root: Bool = false) async throws -> CouchResponse {
+        let target = root ? url.origin + path : address(path, query: query)
+        var attempt = 0
+        var renewedAuth = false
+        while true {
+            var request = HTTPClientRequest(url: target)
+            request.method = method
+            request.headers.add(name: "Accept", value: "application/json")
+            request.headers.add(name: "User-Agent", value: "bgsync")
+            for header in options.headers { request.headers.add(name: header.name, value: header.value) }
+            try await authorize(&request)
+            if let body {
+                request.headers.add(name: "Content-Type", value: "application/json")
+                request.body = .bytes(ByteBuffer(bytes: body))
+            }
+            let description = "\(method.rawValue) \(url.origin)\(root ? path : url.path + path)"
+            let outcome: Result<CouchResponse, any Error>
+            do {
+                let response = try await client.execute(request, timeout: .milliseconds(Int64(options.requestTimeout * 1000)), logger: logger)
+                let collected = try await response.body.collect(upTo: options.maxResponseBytes)
+                outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers,
+                                                  body: Array(buffer: collected)))
+            } catch let error as NIOTooManyBytesError {
+                _ = error
+                throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(options.maxResponseBytes) bytes")
+            } catch {
+                outcome = .failure(error)
+            }
+            state.withLock {
+                $0.requests += 1
+                $0.bytesSent += body?.count ?? 0
+                if case .success(let response) = outcome { $0.bytesReceived += response.body.count }
+            }
+            switch outcome {
+            case .success(let response):
+                adoptCookie(from: response.headers)
+                if response.status == 401, !renewedAuth, try await renewAuthentication() {
+                    renewedAuth = true
+                    continue
+                }
+                let retryable = response.status == 408 || response.status == 429 || (500...599).contains(response.status)
+                guard retryable else { return response }
+                if attempt >= options.maxRetries {
+                    let detail = response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)"
+                    throw ReplicationError(.transient, "\(description): \(detail) (after \(attempt + 1) attempts)")
+                }
+                let delay = retryDelay(attempt: attempt, retryAfter: response.headers.first(name: "Retry-After"))
+                logger.info("retrying after HTTP \(response.status)", metadata: ["request": "\(description)", "delay": "\(delay)"])
+                try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+            case .failure(let error):
+                if attempt >= options.maxRetries {
+                    throw ReplicationError(.unreachable, "\(description): \(Self.describe(error)) (after \(attempt + 1) attempts)")
+                }
+                let delay = retryDelay(attempt: attempt, retryAfter: nil)
+                logger.info("retrying after a connection error", metadata: ["request": "\(description)", "error": "\(Self.describe(error))"])
+                try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+            }
+            attempt += 1
+        }
+    }
+
+    /// Exponential backoff with full jitter, or the server's `Retry-After` (seconds, capped).
+    func retryDelay(attempt: Int, retryAfter: String?) -> Double {
+        if let retryAfter, let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
+            return min(seconds, 120)
+        }
+        let base = options.initialRetryDelay * pow(2, Double(attempt))
+        return min(base / 2 + Double.random(in: 0...(base / 2)), 30)
+    }
+
+    static func describe(_ error: any Error) -> String {
+        if let error = error as? HTTPClientError {
+            switch error {
+            case .connectTimeout: return "connection timed out"
+            case .readTimeout, .deadlineExceeded: return "the server did not answer in time"
+            case .remoteConnectionClosed: return "the server closed the connection"
+            default: return "\(error)"
+            }
+        }
+        return "\(error)"
+    }
+
+    // MARK: Authentication
+
+    private func authorize(_ request: inout HTTPClientRequest) async throws {
+        switch options.auth {
+        case .none:
+            if let credentials = basicFromURL {
+                request.headers.add(name: "Authorization", value: Self.basicHeader(credentials.user, credentials.password))
+            }
+        case .basic(let user, let password):
+            request.headers.add(name: "Authorization", value: Self.basicHeader(user, password))
+        case .session:
+            if state.withLock({ $0.cookie }) == nil { _ = try await login() }
+            if let cookie = state.withLock({ $0.cookie }) {
+                request.headers.add(name: "Cookie", value: cookie)
+            }
+        case .bearer(let provider):
+            var token = state.withLock { $0.bearer }
+            if token == nil {
+                token = try Self.bearerToken(provider)
+                state.withLock { $0.bearer = token }
+            }
+            request.headers.add(name: "Authorization", value: "Bearer " + (token ?? ""))
+        }
+    }
+
+    static func bearerToken(_ provider: @Sendable () throws -> String) throws -> String {
+        do {
+            return try provider()
+        } catch {
+            throw ReplicationError(.unauthorized, "cannot get a bearer token: \(error)")
+        }
+    }
+
+    static func basicHeader(_ user: String, _ password: String) -> String {
+        "Basic " + Data("\(user):\(password)".utf8).base64EncodedString()
+    }
+
+    /// After a 401: log in again (session) or ask for a new token (bearer), once.
+    private func renewAuthentication() async throws -> Bool {
+        switch options.auth {
+        case .session:
+            state.withLock { $0.cookie = nil }
+            return try await login()
+        case .bearer(let provider):
+            let token = try Self.bearerToken(provider)
+            state.withLock { $0.bearer = token }
+            return true
+        default:
+            return false
+        }
+    }
+
+    /// `POST /_session`; never retried in a loop (CouchDB locks out repeated bad passwords).
+    private func login() async throws -> Bool {
+        guard case .session(let user, let password) = options.auth else { return false }
+        var request = HTTPClientRequest(url: url.origin + "/_session")
+        request.method = .POST
+        request.headers.add(name: "Accept", value: "application/json")
+        request.headers.add(name: "Content-Type", value: "application/json")
+        var body = "{\"name\":"
+        JSONString.append(user, to: &body)
+        body += ",\"password\":"
+        JSONString.append(password, to: &body)
+        body += "}"
+        request.body = .bytes(ByteBuffer(string: body))
+        let response: HTTPClientResponse
+        do {
+            response = try await client.execute(request, timeout: .milliseconds(Int64(options.requestTimeout * 1000)), logger: logger)
+        } catch {
+            throw ReplicationError(.unreachable, "POST \(url.origin)/_session: \(Self.describe(error))")
+        }
+        let collected = try await response.body.collect(upTo: 1 << 20)
+        state.withLock { $0.requests += 1 }
+        guard response.status == .ok else {
+            let reason = CouchResponse(status: Int(response.status.code), headers: response.headers, body: Array(buffer: collected))
+                .couchError?.reason ?? "HTTP \(response.status.code)"
+            throw ReplicationError(.unauthorized, "\(url.origin)/_session: login as \(user) refused: \(reason)")
+        }
+        adoptCookie(from: response.headers)
+        return state.withLock { $0.cookie != nil }
+    }
+
+    /// Keeps the newest `AuthSession` / `SyncGatewaySession` cookie the server sent.
+    private func adoptCookie(from headers: HTTPHeaders) {
+        for value in headers["Set-Cookie"] {
+            let pair = value.split(separator: ";", maxSplits: 1).first.map(String.init) ?? value
+            guard let equals = pair.firstIndex(of: "=") else { continue }
+            let name = pair[..<equals].trimmingCharacters(in: .whitespaces)
+            let content = pair[pair.index(after: equals)...]
+            guard name == "AuthSession" || name == "SyncGatewaySession", !content.isEmpty else { continue }
+            state.withLock { $0.cookie = pair.trimmingCharacters(in: .whitespaces) }
+        }
+    }
+}

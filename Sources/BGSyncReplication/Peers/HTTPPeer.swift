@@ -1,0 +1,375 @@
+import BGSyncStore
+import Logging
+import NIOHTTP1
+import Synchronization
+
+/// A CouchDB-compatible database over HTTP (Apache CouchDB, Cloudant, PouchDB Server,
+/// Couchbase Sync Gateway).
+public final class HTTPPeer: ReplicationPeer {
+    let client: CouchClient
+    private let state = Mutex(State())
+
+    struct State {
+        var identity: String?
+        var bulkGet = true
+        var checkpointRevs: [String: String] = [:]
+    }
+
+    /// Connects lazily to the database at `url`.
+    public init(url: URLComponentsLite, options: HTTPOptions, logger: Logger) throws {
+        client = try CouchClient(url: url, options: options, logger: logger)
+    }
+
+    /// Closes connections; call once done.
+    public func shutdown() async {
+        await client.shutdown()
+    }
+
+    public var displayName: String { client.url.description }
+
+    /// HTTP requests made so far.
+    public var requestCount: Int { client.requestCount }
+
+    /// Body bytes received and sent so far.
+    public var bytes: (received: Int, sent: Int) { client.bytes }
+
+    public func open() async throws -> String {
+        if let identity = state.withLock({ $0.identity }) { return identity }
+        let response = try await client.send(.GET, "")
+        try check(response, "GET \(displayName)")
+        _ = try response.json("GET \(displayName)")
+        let identity = "couchdb:" + displayName
+        state.withLock { $0.identity = identity }
+        return identity
+    }
+
+    /// Maps a refusal to an error; returns for 2xx.
+    func check(_ response: CouchResponse, _ context: String) throws {
+        guard !(200...299).contains(response.status) else { return }
+        let detail = response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)"
+        switch response.status {
+        case 401:
+            throw ReplicationError(.unauthorized, "\(context): authentication refused (\(detail)); check the user and password or token")
+        case 403:
+            throw ReplicationError(.unauthorized, "\(context): permission refused (\(detail))")
+        case 404 where response.couchError?.reason == "Database does not exist." || response.couchError?.reason == "no_db_file" || context.hasPrefix("GET \(displayName)"):
+            throw ReplicationError(.databaseNotFound, "the database \(client.url.databaseName) does not exist at \(client.url.origin) (\(detail))")
+        case 300...399:
+            throw ReplicationError(.rejected, "\(context): the server redirects (HTTP \(response.status)); use the final URL")
+        default:
+            throw ReplicationError(.rejected, "\(context): \(detail)")
+        }
+    }
+
+    public func readCheckpoint(id: String) async throws -> JSONValue? {
+        let path = "/_local/" + id
+        let response = try await client.send(.GET, path)
+        if response.status == 404, response.couchError?.reason != "Database does not exist." { return nil }
+        try check(response, "GET \(displayName)\(path)")
+        let value = try response.json("GET \(displayName)\(path)")
+        if let rev = value["_rev"]?.stringValue { state.withLock { $0.checkpointRevs[id] = rev } }
+        return value
+    }
+
+    public func writeCheckpoint(id: String, body: JSONValue) async throws {
+        let path = "/_local/" + id
+        for attempt in 0..<2 {
+            var document = body.objectValue ?? JSONObject()
+            if let rev = state.withLock({ $0.checkpointRevs[id] }) { document.set("_rev", .string(rev)) }
+            let response = try await client.send(.PUT, path, body: Array(JSONValue.object(document).serialized.utf8))
+            if response.status == 409, attempt == 0 {
+                // PouchDB and Sync Gateway check _rev on _local documents: learn it and retry once.
+                _ = try await readCheckpoint(id: id)
+                continue
+            }
+            try check(response, "PUT \(displayName)\(path)")
+            if let rev = try? response.json("PUT")["rev"]?.stringValue { state.withLock { $0.checkpointRevs[id] = rev } }
+            return
+        }
+    }
+
+    public func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
+        var query = [("style", "all_docs"), ("since", since.queryValue), ("limit", String(limit))]
+        var body: [UInt8]?
+        switch filter {
+        case nil:
+            break
+        case .pull(.documentIDs(let ids))?:
+            query.append(("filter", "_doc_ids"))
+            body = Array(JSONValue.object(JSONObject([("doc_ids", .array(ids.map { .string($0) }))])).serialized.utf8)
+        case .pull(.selector(let selector))?:
+            query.append(("filter", "_selector"))
+            body = Array(JSONValue.object(JSONObject([("selector", selector)])).serialized.utf8)
+        case .pull(.channels(let channels))?:
+            query.append(("filter", "sync_gateway/bychannel"))
+            query.append(("channels", channels.joined(separator: ",")))
+        case .push?:
+            throw ReplicationError.configuration("push filters apply to the local store, not to \(displayName)")
+        }
+        let context = "\(body == nil ? "GET" : "POST") \(displayName)/_changes"
+        let response = try await client.send(body == nil ? .GET : .POST, "/_changes", query: query, body: body)
+        try check(response, context)
+        return try Self.parseChanges(response.body, since: since, context: context)
+    }
+
+    static func parseChanges(_ body: [UInt8], since: OpaqueSequence, context: String) throws -> ChangesBatch {
+        let value: JSONValue
+        do { value = try JSONValue.parse(body) } catch {
+            throw ReplicationError(.malformedResponse, "\(context): the server sent invalid JSON (\(error))")
+        }
+        guard let results = value["results"]?.arrayValue else {
+            throw ReplicationError(.malformedResponse, "\(context): the response has no \"results\" array")
+        }
+        var rows: [ChangeRow] = []
+        var lastRowSeq: JSONValue?
+        for result in results {
+            guard let id = result["id"]?.stringValue, let changes = result["changes"]?.arrayValue else {
+                throw ReplicationError(.malformedResponse, "\(context): a row without \"id\" or \"changes\": \(result.serialized.prefix(200))")
+            }
+            if let seq = result["seq"], seq != .null { lastRowSeq = seq }
+            // Sync Gateway: the user pseudo-document, and documents that left the user's channels.
+            if id.hasPrefix("_user/") || result["removed"] != nil { continue }
+            var revs: [RevisionID] = []
+            for change in changes {
+                guard let text = change["rev"]?.stringValue, let rev = try? RevisionID(parsing: text) else {
+                    throw ReplicationError(.malformedResponse, "\(context): document \(id): invalid revision \(change.serialized.prefix(100))")
+                }
+                revs.append(rev)
+            }
+            rows.append(ChangeRow(id: id, revs: revs, deleted: result["deleted"]?.boolValue ?? false))
+        }
+        let lastSeq: OpaqueSequence
+        if let last = value["last_seq"], last != .null {
+            lastSeq = OpaqueSequence(last)
+        } else if let lastRowSeq {
+            lastSeq = OpaqueSequence(lastRowSeq)
+        } else if results.isEmpty {
+            lastSeq = since
+        } else {
+            throw ReplicationError(.malformedResponse, "\(context): the response has no \"last_seq\"")
+        }
+        return ChangesBatch(rows: rows, lastSeq: lastSeq, rowsBeforeFilter: results.count)
+    }
+
+    public func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
+        guard !revisions.isEmpty else { return [:] }
+        var body = "{"
+        for (index, item) in revisions.enumerated() {
+            if index > 0 { body += "," }
+            JSONString.append(item.id, to: &body)
+            body += ":[" + item.revs.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+        }
+        body += "}"
+        let context = "POST \(displayName)/_revs_diff"
+        let response = try await client.send(.POST, "/_revs_diff", body: Array(body.utf8))
+        try check(response, context)
+        guard let object = try response.json(context).objectValue else {
+            throw ReplicationError(.malformedResponse, "\(context): expected a JSON object")
+        }
+        var result: [String: RevsDiffEntry] = [:]
+        for (id, entry) in object.members {
+            result[id] = RevsDiffEntry(missing: try Self.revisions(entry["missing"], context),
+                                       possibleAncestors: try Self.revisions(entry["possible_ancestors"], context))
+        }
+        return result
+    }
+
+    static func revisions(_ value: JSONValue?, _ context: String) throws -> [RevisionID] {
+        guard let value else { return [] }
+        guard let array = value.arrayValue else {
+            throw ReplicationError(.malformedResponse, "\(context): expected an array of revisions, got \(value.serialized.prefix(100))")
+        }
+        return try array.map { element in
+            guard let text = element.stringValue, let rev = try? RevisionID(parsing: text) else {
+                throw ReplicationError(.malformedResponse, "\(context): invalid revision \(element.serialized.prefix(100))")
+            }
+            return rev
+        }
+    }
+
+    public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
+        guard !requests.isEmpty else { return [] }
+        if state.withLock({ $0.bulkGet }) {
+            if let fetched = try await bulkGet(requests) { return fetched }
+            state.withLock { $0.bulkGet = false }
+            client.logger.info("the server has no JSON _bulk_get; fetching documents one by one", metadata: ["remote": "\(displayName)"])
+        }
+        var fetched: [FetchedRevision] = []
+        for request in requests { fetched += try await openRevs(request) }
+        return fetched
+    }
+
+    /// `POST _bulk_get`; nil when the server does not offer it (CouchDB 1.x, Sync Gateway's
+    /// multipart-only endpoint).
+    private func bulkGet(_ requests: [RevisionRequest]) async throws -> [FetchedRevision]? {
+        var body = "{\"docs\":["
+        var first = true
+        for request in requests {
+            for rev in request.revs {
+                if !first { body += "," }
+                first = false
+                body += "{\"id\":"
+                JSONString.append(request.id, to: &body)
+                body += ",\"rev\":\"\(rev)\""
+                if !request.attsSince.isEmpty {
+                    body += ",\"atts_since\":[" + request.attsSince.map { "\"\($0)\"" }.joined(separator: ",") + "]"
+                }
+                body += "}"
+            }
+        }
+        body += "]}"
+        let context = "POST \(displayName)/_bulk_get"
+        let response = try await client.send(.POST, "/_bulk_get", query: [("revs", "true"), ("latest", "true"), ("attachments", "true")], body: Array(body.utf8))
+        if [400, 404, 405, 406, 415, 501].contains(response.status), response.couchError?.reason != "Database does not exist." {
+            return nil
+        }
+        try check(response, context)
+        return try Self.parseBulkGet(response.body, context: context)
+    }
+
+    static func parseBulkGet(_ body: [UInt8], context: String) throws -> [FetchedRevision] {
+        var fetched: [FetchedRevision] = []
+        do {
+            var reader = JSONReader(body)
+            try reader.beginObject()
+            while let key = try reader.nextKey() {
+                guard key == "results" else { _ = try reader.skipValue(); continue }
+                try reader.beginArray()
+                while try reader.nextElement() {
+                    try reader.beginObject()
+                    var id: String?
+                    while let resultKey = try reader.nextKey() {
+                        switch resultKey {
+                        case "id": id = try reader.readString()
+                        case "docs":
+                            try reader.beginArray()
+                            while try reader.nextElement() {
+                                try reader.beginObject()
+                                while let docKey = try reader.nextKey() {
+                                    if docKey == "ok" {
+                                        let range = try reader.skipValue()
+                                        let docID = try Self.documentID(in: body, range: range) ?? id
+                                        guard let docID else {
+                                            throw ReplicationError(.malformedResponse, "\(context): a document without _id")
+                                        }
+                                        fetched.append(FetchedRevision(id: docID, json: Array(body[range])))
+                                    } else {
+                                        _ = try reader.skipValue()  // {"error":…}: revision gone (e.g. compacted); skipped
+                                    }
+                                }
+                            }
+                        default: _ = try reader.skipValue()
+                        }
+                    }
+                }
+            }
+            try reader.finish()
+        } catch let error as JSONError {
+            throw ReplicationError(.malformedResponse, "\(context): the server sent invalid JSON (\(error))")
+        }
+        return fetched
+    }
+
+    static func documentID(in body: [UInt8], range: Range<Int>) throws -> String? {
+        for member in try RawJSONObject.members(ofObject: body, in: range) where member.key == "_id" {
+            return try JSONValue.parse(Array(body[member.valueRange])).stringValue
+        }
+        return nil
+    }
+
+    /// `GET /db/id?open_revs=[…]&revs=true&latest=true`, in chunks that keep URLs short.
+    private func openRevs(_ request: RevisionRequest) async throws -> [FetchedRevision] {
+        var fetched: [FetchedRevision] = []
+        var chunk: [RevisionID] = []
+        var length = 0
+        func flush() async throws {
+            guard !chunk.isEmpty else { return }
+            var query = [("open_revs", "[" + chunk.map { "\"\($0)\"" }.joined(separator: ",") + "]"),
+                         ("revs", "true"), ("latest", "true"), ("attachments", "true")]
+            if !request.attsSince.isEmpty {
+                query.append(("atts_since", "[" + request.attsSince.map { "\"\($0)\"" }.joined(separator: ",") + "]"))
+            }
+            let path = CouchClient.documentPath(request.id)
+            let context = "GET \(displayName)\(path)?open_revs"
+            let response = try await client.send(.GET, path, query: query)
+            if response.status == 404 { chunk = []; return }
+            try check(response, context)
+            fetched += try Self.parseOpenRevs(response.body, id: request.id, context: context)
+            chunk = []
+            length = 0
+        }
+        for rev in request.revs {
+            let size = rev.description.utf8.count * 3 + 10
+            if length + size > 5000 { try await flush() }
+            chunk.append(rev)
+            length += size
+        }
+        try await flush()
+        return fetched
+    }
+
+    static func parseOpenRevs(_ body: [UInt8], id: String, context: String) throws -> [FetchedRevision] {
+        var fetched: [FetchedRevision] = []
+        do {
+            var reader = JSONReader(body)
+            try reader.beginArray()
+            while try reader.nextElement() {
+                try reader.beginObject()
+                while let key = try reader.nextKey() {
+                    let range = try reader.skipValue()
+                    if key == "ok" { fetched.append(FetchedRevision(id: id, json: Array(body[range]))) }
+                }
+            }
+            try reader.finish()
+        } catch {
+            throw ReplicationError(.malformedResponse, "\(context): the server sent invalid JSON (\(error))")
+        }
+        return fetched
+    }
+
+    public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+        var result = WriteResult(written: 0, failures: [])
+        if !revisions.isEmpty { try await bulkDocs(revisions[...], into: &result) }
+        if let checkpoint { try await writeCheckpoint(id: checkpoint.id, body: checkpoint.body) }
+        return result
+    }
+
+    /// `POST _bulk_docs` with `new_edits: false`; splits the batch on 413.
+    private func bulkDocs(_ revisions: ArraySlice<FetchedRevision>, into result: inout WriteResult) async throws {
+        var body: [UInt8] = Array("{\"new_edits\":false,\"docs\":[".utf8)
+        for (index, revision) in revisions.enumerated() {
+            if index > 0 { body.append(UInt8(ascii: ",")) }
+            body += revision.json
+        }
+        body += Array("]}".utf8)
+        let context = "POST \(displayName)/_bulk_docs"
+        let response = try await client.send(.POST, "/_bulk_docs", body: body)
+        switch response.status {
+        case 413:
+            guard revisions.count > 1 else {
+                let id = revisions.first?.id ?? "?"
+                result.failures.append(WriteFailure(id: id, rev: nil, error: "too_large", reason: "the document is larger than the server accepts"))
+                return
+            }
+            let middle = revisions.startIndex + revisions.count / 2
+            try await bulkDocs(revisions[revisions.startIndex..<middle], into: &result)
+            try await bulkDocs(revisions[middle...], into: &result)
+            return
+        case 412 where response.couchError?.error == "missing_stub":
+            throw MissingStubs(ids: Set(revisions.map(\.id)))
+        default:
+            try check(response, context)
+        }
+        guard let items = try response.json(context).arrayValue else {
+            throw ReplicationError(.malformedResponse, "\(context): expected a JSON array")
+        }
+        var failed = 0
+        for item in items {
+            guard let error = item["error"]?.stringValue else { continue }
+            failed += 1
+            result.failures.append(WriteFailure(id: item["id"]?.stringValue ?? "?", rev: item["rev"]?.stringValue,
+                                                error: error, reason: item["reason"]?.stringValue ?? ""))
+        }
+        result.written += revisions.count - failed
+    }
+}

@@ -1,0 +1,161 @@
+import BGSyncStore
+
+/// One side of a replication. The algorithm in ``Replicator`` talks to every peer through this
+/// protocol, so a local store and a CouchDB database over HTTP are interchangeable as source
+/// and target.
+public protocol ReplicationPeer: Sendable {
+    /// The peer for messages, without credentials (a redacted URL or `file:/path`).
+    var displayName: String { get }
+
+    /// Checks that the peer is reachable and exists; returns a stable identity for replication
+    /// ids (a store's uuid, or a normalised URL without credentials).
+    func open() async throws -> String
+
+    /// Reads `_local/<id>`, or nil if there is none.
+    func readCheckpoint(id: String) async throws -> JSONValue?
+
+    /// Writes `_local/<id>`.
+    func writeCheckpoint(id: String, body: JSONValue) async throws
+
+    /// Reads one batch of the changes feed after `since` (style `all_docs`).
+    func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch
+
+    /// Which of the given revisions the peer lacks (`_revs_diff`).
+    func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry]
+
+    /// Fetches revisions with their `_revisions` histories (`_bulk_get?revs=true&latest=true`),
+    /// with attachment data for attachments changed after `attsSince`.
+    func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision]
+
+    /// Stores revisions as they are (`_bulk_docs` with `new_edits: false`) and then, only once
+    /// they are durable, the checkpoint (in the same transaction for a local store).
+    func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult
+}
+
+/// What a changes feed may be filtered by.
+public enum ChangesFilter: Sendable, Equatable {
+    /// A pull filter, applied by the source server.
+    case pull(PullFilter)
+    /// A push filter, applied by the local store.
+    case push(PushFilter)
+}
+
+/// A sequence from a changes feed: the raw JSON of `seq` / `last_seq`, stored and sent back
+/// verbatim, never parsed or compared (CouchDB's are opaque strings, PouchDB's integers).
+public struct OpaqueSequence: Hashable, Sendable, CustomStringConvertible {
+    /// The JSON text, e.g. `"12-g1AAAA…"` (with quotes) or `12`.
+    public let json: String
+
+    /// The start of every feed.
+    public static let zero = OpaqueSequence(json: "0")
+
+    /// Wraps raw JSON text.
+    public init(json: String) { self.json = json }
+
+    /// Wraps a parsed JSON value.
+    public init(_ value: JSONValue) { self.json = value.serialized }
+
+    /// The value as a `since=` query parameter: a string's contents, or the raw number.
+    public var queryValue: String {
+        if case .string(let text)? = try? JSONValue.parse(json) { return text }
+        return json
+    }
+
+    /// The parsed JSON value (for checkpoint documents).
+    public var value: JSONValue { (try? JSONValue.parse(json)) ?? .number("0") }
+
+    public var description: String { json }
+}
+
+/// One row of a changes batch.
+public struct ChangeRow: Sendable, Equatable {
+    /// The document id.
+    public var id: String
+    /// Its leaf revisions.
+    public var revs: [RevisionID]
+    /// Whether the winner is deleted.
+    public var deleted: Bool
+
+    /// Creates a row.
+    public init(id: String, revs: [RevisionID], deleted: Bool) {
+        self.id = id
+        self.revs = revs
+        self.deleted = deleted
+    }
+}
+
+/// One batch of a changes feed.
+public struct ChangesBatch: Sendable {
+    /// The rows (in the feed's order, which is not write order on a cluster).
+    public var rows: [ChangeRow]
+    /// Where the next batch starts.
+    public var lastSeq: OpaqueSequence
+    /// How many rows the feed held before `limit` cut it (the batch is the last one when it
+    /// returned fewer than `limit` rows).
+    public var rowsBeforeFilter: Int
+
+    /// Creates a batch.
+    public init(rows: [ChangeRow], lastSeq: OpaqueSequence, rowsBeforeFilter: Int) {
+        self.rows = rows
+        self.lastSeq = lastSeq
+        self.rowsBeforeFilter = rowsBeforeFilter
+    }
+}
+
+/// Revisions of one document to fetch.
+public struct RevisionRequest: Sendable, Equatable {
+    /// The document id.
+    public var id: String
+    /// The missing revisions.
+    public var revs: [RevisionID]
+    /// The target's possible ancestors: attachments unchanged since them are sent as stubs.
+    public var attsSince: [RevisionID]
+
+    /// Creates a request.
+    public init(id: String, revs: [RevisionID], attsSince: [RevisionID]) {
+        self.id = id
+        self.revs = revs
+        self.attsSince = attsSince
+    }
+}
+
+/// A fetched revision: the document's JSON exactly as the source sent it, with `_id`, `_rev`,
+/// `_revisions` and `_attachments`.
+public struct FetchedRevision: Sendable {
+    /// The document id.
+    public var id: String
+    /// The JSON text (UTF-8).
+    public var json: [UInt8]
+
+    /// Creates a fetched revision.
+    public init(id: String, json: [UInt8]) {
+        self.id = id
+        self.json = json
+    }
+}
+
+/// A revision the target refused.
+public struct WriteFailure: Sendable, Equatable {
+    /// The document id.
+    public var id: String
+    /// The revision, when the target named it.
+    public var rev: String?
+    /// CouchDB's `error` (`forbidden`, `unauthorized`, …).
+    public var error: String
+    /// CouchDB's `reason`.
+    public var reason: String
+}
+
+/// The outcome of ``ReplicationPeer/write(_:checkpoint:)``.
+public struct WriteResult: Sendable {
+    /// Revisions stored.
+    public var written: Int
+    /// Revisions refused, one by one.
+    public var failures: [WriteFailure]
+}
+
+/// Thrown by a target when stubs referred to attachment data it lacks: the replicator fetches
+/// those documents again with all attachment data.
+struct MissingStubs: Error {
+    let ids: Set<String>
+}

@@ -1,0 +1,39 @@
+/// Why a replication stopped. Each kind maps to one exit code in the `bgsync` executable.
+public struct ReplicationError: Error, Sendable, CustomStringConvertible {
+    /// The kind of failure.
+    public enum Kind: String, Sendable {
+        /// The configuration cannot work (bad URL, bad filter). Exit 78.
+        case configuration
+        /// The server could not be reached after retries. Exit 69.
+        case unreachable
+        /// The server kept failing (5xx, 429) after retries. Exit 75.
+        case transient
+        /// The server sent data bgsync cannot accept. Exit 65.
+        case malformedResponse
+        /// 401 after one renewal, or 403. Exit 77.
+        case unauthorized
+        /// The remote database does not exist. Exit 69.
+        case databaseNotFound
+        /// The server refused a request in a way retrying cannot fix. Exit 75.
+        case rejected
+        /// The local store failed (disk full, not a database). Exit 74.
+        case localStore
+        /// The run was asked to stop (deadline or signal) and stopped at a batch boundary. Exit 75.
+        case interrupted
+    }
+
+    /// The kind of failure.
+    public let kind: Kind
+    /// A sentence naming the URL (without credentials), file or document at fault.
+    public let message: String
+
+    /// Creates an error.
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    static func configuration(_ message: String) -> ReplicationError { ReplicationError(.configuration, message) }
+
+    public var description: String { message }
+}

@@ -1,0 +1,135 @@
+import ArgumentParser
+import BGSyncReplication
+import BGSyncStore
+import Foundation
+import Logging
+
+/// `bgsync sync LOCAL REMOTE`: an ad-hoc run without a job.
+struct SyncCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "sync",
+        abstract: "Pull REMOTE into LOCAL to completion, then push LOCAL to REMOTE (no job file needed).",
+        discussion: """
+            LOCAL is a bgsync database file (created if missing). REMOTE is a CouchDB-compatible \
+            database URL (http(s)://host:port/db) or another bgsync database file (optionally \
+            file:-prefixed). Credentials never go on the command line: give --user and \
+            --password-file FILE, or set BGSYNC_PASSWORD.
+            """
+    )
+
+    @Argument(help: "The local database file.")
+    var local: String
+    @Argument(help: "http(s)://host/db, or a path / file:path of another local database.")
+    var remote: String
+    @Flag(help: "Only pull (remote → local).")
+    var pullOnly = false
+    @Flag(help: "Only push (local → remote).")
+    var pushOnly = false
+    @Flag(help: "Print one JSON result object.")
+    var json = false
+    @Option(help: "User name for the remote.")
+    var user: String?
+    @Option(help: "A file holding the password (mode 0600); or set BGSYNC_PASSWORD.")
+    var passwordFile: String?
+    @Option(help: "basic (default) or session (CouchDB cookie session via /_session).")
+    var auth: String = "basic"
+    @Option(help: "Changes per batch.")
+    var batchSize: Int = 500
+    @Option(help: "A PEM file of CA certificates to trust.")
+    var caFile: String?
+
+    func validate() throws {
+        if pullOnly && pushOnly { throw ValidationError("--pull-only and --push-only exclude each other") }
+        if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
+        if !["basic", "session"].contains(auth) { throw ValidationError("--auth must be basic or session") }
+    }
+
+    func run() async throws {
+        do {
+            var configuration = ReplicatorConfiguration(
+                database: local, remote: try Endpoint(parsing: remote),
+                direction: pullOnly ? .pull : pushOnly ? .push : .pullAndPush)
+            configuration.batchSize = batchSize
+            configuration.http.caFile = caFile
+            if let user {
+                let password = try readPassword()
+                configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)
+            } else if passwordFile != nil {
+                throw UsageError(message: "--password-file needs --user")
+            }
+            var logger = Logger(label: "bgsync")
+            logger.logLevel = .warning
+            let started = Date()
+            let result = try await Replicator(configuration: configuration, logger: logger).run()
+            let elapsed = Date().timeIntervalSince(started)
+            if json {
+                Console.out(SyncReport.json(result, outcome: "synced", reason: nil, seconds: elapsed))
+            } else {
+                Console.out(SyncReport.text(result, seconds: elapsed))
+            }
+        } catch {
+            if json, let failure = error as? ReplicationError {
+                Console.out(SyncReport.json(nil, outcome: failure.kind == .interrupted ? "interrupted" : "failed", reason: failure.message, seconds: nil))
+            }
+            throw report(error)
+        }
+    }
+
+    private func readPassword() throws -> String {
+        if let passwordFile {
+            let bytes = try Console.readInput(passwordFile)
+            var text = String(decoding: bytes, as: UTF8.self)
+            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+            return text
+        }
+        if let password = ProcessInfo.processInfo.environment["BGSYNC_PASSWORD"] { return password }
+        throw UsageError(message: "--user needs a password: give --password-file FILE or set BGSYNC_PASSWORD")
+    }
+}
+
+/// Renders run results for people and for scripts.
+enum SyncReport {
+    static func json(_ result: SyncResult?, outcome: String, reason: String?, seconds: Double?) -> String {
+        var object = JSONObject()
+        object.set("outcome", .string(outcome))
+        if let reason { object.set("reason", .string(reason)) }
+        if let pull = result?.pull { object.set("pull", direction(pull)) }
+        if let push = result?.push { object.set("push", direction(push)) }
+        if let result { object.set("http_requests", .integer(result.httpRequests)) }
+        if let seconds { object.set("duration_seconds", .number(String(format: "%.3f", seconds))) }
+        return JSONValue.object(object).serialized
+    }
+
+    static func direction(_ result: DirectionResult) -> JSONValue {
+        var object = JSONObject()
+        object.set("docs_read", .integer(result.docsRead))
+        object.set("docs_written", .integer(result.docsWritten))
+        object.set("doc_write_failures", .integer(result.docWriteFailures))
+        object.set("missing_checked", .integer(result.missingChecked))
+        object.set("missing_found", .integer(result.missingFound))
+        object.set("start_seq", result.startSeq.value)
+        object.set("last_seq", result.lastSeq.value)
+        if !result.failures.isEmpty {
+            object.set("failures", .array(result.failures.map { failure in
+                var item = JSONObject()
+                item.set("id", .string(failure.id))
+                if let rev = failure.rev { item.set("rev", .string(rev)) }
+                item.set("error", .string(failure.error))
+                item.set("reason", .string(failure.reason))
+                return .object(item)
+            }))
+        }
+        return .object(object)
+    }
+
+    static func text(_ result: SyncResult, seconds: Double) -> String {
+        var lines: [String] = []
+        for item in [result.pull, result.push].compactMap({ $0 }) {
+            var line = "\(item.direction): \(item.docsWritten) written of \(item.docsRead) read, \(item.missingChecked) revisions checked"
+            if item.docWriteFailures > 0 { line += ", \(item.docWriteFailures) refused" }
+            lines.append(line)
+        }
+        lines.append(String(format: "synced in %.2f s", seconds))
+        return lines.joined(separator: "\n")
+    }
+}
