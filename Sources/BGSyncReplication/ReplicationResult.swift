@@ -48,4 +48,8 @@ public struct SyncResult: Sendable {
     public var push: DirectionResult?
     /// HTTP requests made in the whole run.
     public var httpRequests: Int
+    /// HTTP body bytes received in the whole run.
+    public var httpBytesReceived: Int = 0
+    /// HTTP body bytes sent in the whole run.
+    public var httpBytesSent: Int = 0
 }

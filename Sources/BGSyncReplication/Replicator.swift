@@ -65,6 +65,10 @@ public struct Replicator: Sendable {
                                                   filter: configuration.pushFilter.map { .push($0) }, http: httpPeer)
             }
             result.httpRequests = httpPeer?.requestCount ?? 0
+            if let bytes = httpPeer?.bytes {
+                result.httpBytesReceived = bytes.received
+                result.httpBytesSent = bytes.sent
+            }
             await httpPeer?.shutdown()
             return result
         } catch {

@@ -174,6 +174,11 @@ public struct StoreReader {
         }
     }
 
+    /// The ids of every `_local` document, sorted.
+    public func localDocumentIDs() throws -> [String] {
+        try String.fetchAll(db, sql: "SELECT id FROM local_docs ORDER BY id")
+    }
+
     /// A `_local` document's body (with `_id` and `_rev`), or nil.
     public func localDocument(_ id: String) throws -> String? {
         guard let row = try Row.fetchOne(db.cachedStatement(sql: "SELECT rev, body FROM local_docs WHERE id = ?"), arguments: [id]) else {

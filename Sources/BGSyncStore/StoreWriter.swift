@@ -211,21 +211,12 @@ public struct StoreWriter {
             docRow = db.lastInsertedRowID
         }
         let oldTree = loaded?.tree ?? RevisionTree()
-        var rows = loaded?.rows ?? [:]
+        let oldRows = loaded?.rows ?? [:]
+        var rows = oldRows
         let newLeaves = Set(tree.leaves.map(\.rev))
-        for (rev, row) in rows where !tree.contains(rev) {
-            try db.cachedStatement(sql: "DELETE FROM revs WHERE rev_id = ?").execute(arguments: [row])
-            rows[rev] = nil
-        }
-        let oldLeaves = Set(oldTree.leaves.map(\.rev))
-        for (rev, row) in rows {
-            if tree.nodes[rev]?.parentHash != oldTree.nodes[rev]?.parentHash {
-                try db.cachedStatement(sql: "UPDATE revs SET parent_hash = ? WHERE rev_id = ?").execute(arguments: [tree.nodes[rev]?.parentHash, row])
-            }
-            if oldLeaves.contains(rev) && !newLeaves.contains(rev) {
-                try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
-            }
-        }
+        // New revisions and their attachments go in first: removing or demoting an old leaf
+        // (below) deletes its attachments, and with them (trigger rev_attachments_unreferenced)
+        // any data no other revision refers to yet — such as the data a stub carries over.
         let insert = try db.cachedStatement(sql: """
             INSERT INTO revs (doc_id, pos, hash, parent_hash, deleted, leaf, body) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
@@ -244,6 +235,19 @@ public struct StoreWriter {
                 try db.cachedStatement(sql: """
                     INSERT INTO rev_attachments (rev_id, name, content_type, revpos, digest, length) VALUES (?, ?, ?, ?, ?, ?)
                     """).execute(arguments: [contentRow, attachment.name, attachment.contentType, attachment.revpos, attachment.digest, attachment.length])
+            }
+        }
+        for (rev, row) in oldRows where !tree.contains(rev) {
+            try db.cachedStatement(sql: "DELETE FROM revs WHERE rev_id = ?").execute(arguments: [row])
+            rows[rev] = nil
+        }
+        let oldLeaves = Set(oldTree.leaves.map(\.rev))
+        for (rev, row) in oldRows where tree.contains(rev) {
+            if tree.nodes[rev]?.parentHash != oldTree.nodes[rev]?.parentHash {
+                try db.cachedStatement(sql: "UPDATE revs SET parent_hash = ? WHERE rev_id = ?").execute(arguments: [tree.nodes[rev]?.parentHash, row])
+            }
+            if oldLeaves.contains(rev) && !newLeaves.contains(rev) {
+                try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
             }
         }
         guard let winner = tree.winner, let winnerRow = rows[winner.rev] else {

@@ -1,0 +1,160 @@
+import Foundation
+import HTTPTypes
+import Hummingbird
+import NIOCore
+
+/// The request context: Hummingbird's core storage plus the connection, which connection-level
+/// faults close.
+struct FixtureContext: RequestContext {
+    var coreContext: CoreRequestContextStorage
+    let channel: any Channel
+
+    init(source: ApplicationRequestContextSource) {
+        coreContext = CoreRequestContextStorage(source: source)
+        channel = source.channel
+    }
+}
+
+/// Thrown to abandon a connection that a fault closed; Hummingbird then drops the connection.
+struct FixtureConnectionClosed: Error {}
+
+/// Answers every request: records it, applies a matching fault, checks size and credentials,
+/// and hands it to ``Routes``.
+struct FixtureResponder: HTTPResponder {
+    let core: FixtureCore
+
+    func respond(to request: Request, context: FixtureContext) async throws -> Response {
+        let method = request.method.rawValue
+        let rawPath = request.uri.path
+        let rawQuery = request.uri.query
+        let logID = core.state.withLock {
+            $0.log.begin(RecordedRequest(method: method, path: rawPath, query: rawQuery, status: nil, bodyBytes: 0, fault: nil))
+        }
+        let fault = core.state.withLock { $0.faults.take(method: method, path: rawPath) }
+
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            if let existing = headers[name] {
+                headers[name] = existing + (name == "cookie" ? "; " : ", ") + field.value
+            } else {
+                headers[name] = field.value
+            }
+        }
+        // HTTP/1 `Host` arrives as the request's authority.
+        if let authority = request.head.authority { headers["host"] = authority }
+        let limit = core.configuration.maxRequestBodyBytes
+        var body: [UInt8] = []
+        var tooLarge = false
+        if let limit, let declared = headers["content-length"].flatMap({ Int($0) }), declared > limit {
+            tooLarge = true
+        } else {
+            for try await buffer in request.body {
+                body.append(contentsOf: buffer.readableBytesView)
+                if let limit, body.count > limit {
+                    tooLarge = true
+                    break
+                }
+            }
+        }
+        let bodyCount = body.count
+        core.state.withLock {
+            $0.log.complete(logID) {
+                $0.bodyBytes = bodyCount
+                $0.fault = fault?.description
+            }
+        }
+
+        var answer: CouchResponse?
+        switch fault?.action {
+        case .resetConnection:
+            await Self.reset(context.channel)
+            throw FixtureConnectionClosed()
+        case .status(let code, let faultBody, let extraHeaders):
+            let text = faultBody ?? FixtureError(code, CouchResponse.errorName(code), "fixture fault: status \(code)").json
+            answer = CouchResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
+        case .delay(let seconds):
+            try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
+        case .deleteDatabase(let name):
+            let target = name ?? rawPath.split(separator: "/").first.map { String($0).removingPercentEncoding ?? String($0) }
+            if let target { core.deleteDatabase(target) }
+        case .truncateBody, .malformedJSON, nil:
+            break
+        }
+
+        if answer == nil {
+            if tooLarge {
+                answer = .error(FixtureError(413, "too_large", "the request entity is too large"))
+            } else {
+                let couchRequest = CouchRequest(
+                    method: method == "HEAD" ? "GET" : method, rawPath: rawPath, rawQuery: rawQuery,
+                    headers: headers, body: body)
+                answer = Routes(core: core).handle(couchRequest)
+            }
+        }
+        guard var answer else { throw FixtureConnectionClosed() }
+        let status = answer.status
+        core.state.withLock { $0.log.complete(logID) { $0.status = status } }
+
+        switch fault?.action {
+        case .truncateBody(let afterBytes):
+            return Self.truncated(answer, afterBytes: afterBytes, channel: context.channel)
+        case .malformedJSON:
+            answer.body = Self.cutInHalf(answer.body)
+        default:
+            break
+        }
+        return Self.response(answer, head: method == "HEAD")
+    }
+
+    /// The Hummingbird response for an answer, with CouchDB's headers.
+    static func response(_ answer: CouchResponse, head: Bool = false) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        fields[.cacheControl] = "must-revalidate"
+        for (name, value) in answer.headers {
+            guard let fieldName = HTTPField.Name(name) else { continue }
+            fields[fieldName] = value
+        }
+        fields[.contentLength] = String(answer.body.count)
+        let status = HTTPResponse.Status(code: answer.status, reasonPhrase: CouchResponse.reasonPhrase(answer.status))
+        if head {
+            return Response(status: status, headers: fields, body: ResponseBody())
+        }
+        return Response(status: status, headers: fields, body: ResponseBody(byteBuffer: ByteBuffer(bytes: answer.body)))
+    }
+
+    /// The full head (with the full `Content-Length`), part of the body, then a closed connection.
+    static func truncated(_ answer: CouchResponse, afterBytes: Int, channel: any Channel) -> Response {
+        let full = answer.body
+        let sent = min(afterBytes, max(0, full.count - 1))
+        var response = response(answer)
+        response.body = ResponseBody { writer in
+            if sent > 0 {
+                try await writer.write(ByteBuffer(bytes: full[..<sent]))
+            }
+            // Let the partial body reach the socket before the connection closes.
+            try? await Task.sleep(nanoseconds: 50_000_000)
+            try? await channel.close()
+            throw FixtureConnectionClosed()
+        }
+        response.headers[.contentLength] = String(full.count)
+        return response
+    }
+
+    /// The first half of a JSON body (objects and arrays have no valid proper prefix).
+    static func cutInHalf(_ body: [UInt8]) -> [UInt8] {
+        var trimmed = body
+        while let last = trimmed.last, last == 0x0A || last == 0x0D || last == 0x20 || last == 0x09 { trimmed.removeLast() }
+        guard trimmed.count > 1 else { return Array("{".utf8) }
+        return Array(trimmed[..<max(1, trimmed.count / 2)])
+    }
+
+    /// Closes the connection with a TCP reset: `SO_LINGER` 0, then close.
+    static func reset(_ channel: any Channel) async {
+        if let provider = channel as? any SocketOptionProvider {
+            _ = try? await provider.setSoLinger(linger(l_onoff: 1, l_linger: 0)).get()
+        }
+        try? await channel.close()
+    }
+}

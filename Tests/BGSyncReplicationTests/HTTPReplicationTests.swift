@@ -1,0 +1,207 @@
+import BGSyncReplication
+import BGSyncStore
+import BGSyncTestSupport
+import Foundation
+import Testing
+
+/// Runs `body` with a fixture server holding an empty database `db`, stopped afterwards.
+func withServer<T>(_ configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
+                   _ body: (FixtureServer, DocumentStore, String) async throws -> T) async throws -> T {
+    let server = try await FixtureServer.start(configuration)
+    do {
+        let remote = try server.createDatabase("db")
+        let result = try await withTempDirectory { dir in try await body(server, remote, dir) }
+        await server.stop()
+        return result
+    } catch {
+        await server.stop()
+        throw error
+    }
+}
+
+@Suite("Replication with a CouchDB-protocol server")
+struct HTTPReplicationTests {
+    @Test("pull, push and both directions converge")
+    func roundTrip() async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<30 { try remote.put("r\(i)", #"{"n":\#(i),"f":1.0}"#) }
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            for i in 0..<12 { try local.put("l\(i)", #"{"n":\#(i)}"#) }
+            let result = try await sync(dir + "/l.sqlite", server.url("db"), batchSize: 7)
+            #expect(result.pull?.docsWritten == 30)
+            #expect(result.push?.docsWritten == 12)
+            #expect(try snapshot(local) == snapshot(remote))
+            #expect(try local.read { try $0.document("r3") }.contains(#""f":1.0"#))
+        }
+    }
+
+    @Test("conflicts made on both sides end with the same winner and conflicts on both")
+    func conflicts() async throws {
+        try await withServer { server, remote, dir in
+            let rev = try remote.put("doc", #"{"v":0}"#)
+            _ = try await sync(dir + "/l.sqlite", server.url("db"))
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            try remote.put("doc", #"{"_rev":"\#(rev)","v":"server"}"#)
+            try local.put("doc", #"{"_rev":"\#(rev)","v":"local"}"#)
+            try local.write { _ = try $0.delete(id: "doc", rev: nil) }
+            _ = try await sync(dir + "/l.sqlite", server.url("db"))
+            let options = DocumentOptions(revs: true, conflicts: true, deletedConflicts: true)
+            #expect(try local.read { try $0.document("doc", options: options) } == remote.read { try $0.document("doc", options: options) })
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
+    @Test("a second run transfers nothing and makes at most 4 requests")
+    func noOpRequests() async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<10 { try remote.put("r\(i)", "{}") }
+            _ = try await sync(dir + "/l.sqlite", server.url("db"))
+            server.resetRequestLog()
+            let again = try await sync(dir + "/l.sqlite", server.url("db"))
+            #expect(again.pull?.docsWritten == 0 && again.push?.docsWritten == 0)
+            #expect(server.requestCount <= 4, "requests: \(server.requests().map { "\($0.method) \($0.path)" })")
+        }
+    }
+
+    @Test("attachments are pulled once and not re-sent")
+    func attachments() async throws {
+        try await withServer { server, remote, dir in
+            let data = [UInt8](repeating: 0x41, count: 200_000)
+            let base64 = Data(data).base64EncodedString()
+            let rev = try remote.put("att", #"{"_attachments":{"a.bin":{"content_type":"application/octet-stream","data":"\#(base64)"}}}"#)
+            let first = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull)
+            #expect(first.httpBytesReceived > 200_000)
+            try remote.put("att", #"{"_rev":"\#(rev)","x":1,"_attachments":{"a.bin":{"stub":true}}}"#)
+            let second = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull)
+            #expect(second.pull?.docsWritten == 1)
+            #expect(second.httpBytesReceived < 20_000)
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            #expect(try snapshot(local) == snapshot(remote))
+            let digest = "md5-" + Data(MD5.digest(data)).base64EncodedString()
+            #expect(try local.read { try $0.attachmentData(digest: digest) } == data)
+            // Pushing back sends no attachment data either: the server has it.
+            let push = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push)
+            #expect(push.httpBytesSent < 20_000)
+        }
+    }
+
+    @Test("a server without _bulk_get is read with open_revs")
+    func openRevsFallback() async throws {
+        var configuration = FixtureServer.Configuration()
+        configuration.bulkGet = false
+        try await withServer(configuration) { server, remote, dir in
+            for i in 0..<5 { try remote.put("r\(i)", "{}") }
+            let result = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull)
+            #expect(result.pull?.docsWritten == 5)
+            #expect(server.requests().contains { $0.query?.contains("open_revs") == true })
+        }
+    }
+
+    @Test("transient faults are retried and the run converges", arguments: [
+        Fault.status(500, path: .suffix("/_changes")),
+        Fault.status(503, path: .suffix("/_revs_diff")),
+        Fault.tooManyRequests(retryAfter: 0, path: .suffix("/_bulk_get")),
+        Fault.resetConnection(path: .suffix("/_bulk_docs")),
+        Fault.truncateBody(afterBytes: 20, path: .suffix("/_bulk_get")),
+    ])
+    func transientFaults(fault: Fault) async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<8 { try remote.put("r\(i)", "{}") }
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            try local.put("mine", "{}")
+            server.inject(fault)
+            _ = try await sync(dir + "/l.sqlite", server.url("db"))
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
+    @Test("a 413 splits the _bulk_docs batch")
+    func splitsOn413() async throws {
+        var configuration = FixtureServer.Configuration()
+        configuration.maxRequestBodyBytes = 3000
+        try await withServer(configuration) { server, remote, dir in
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            let padding = String(repeating: "x", count: 400)
+            for i in 0..<20 { try local.put("l\(i)", #"{"p":"\#(padding)"}"#) }
+            let result = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push)
+            #expect(result.push?.docsWritten == 20)
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
+    @Test("malformed JSON from the server is a clear error and nothing is half-written")
+    func malformed() async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<5 { try remote.put("r\(i)", "{}") }
+            server.inject(.malformedJSON(path: .suffix("/_bulk_get"), times: 100))
+            await #expect {
+                _ = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull, maxRetries: 1)
+            } throws: { error in
+                (error as? ReplicationError)?.kind == .malformedResponse
+            }
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            #expect(try local.read { try $0.info().documentCount } == 0)
+        }
+    }
+
+    @Test("a missing database is reported by name")
+    func missingDatabase() async throws {
+        try await withServer { server, _, dir in
+            await #expect {
+                _ = try await sync(dir + "/l.sqlite", server.url("nope"))
+            } throws: { error in
+                guard let error = error as? ReplicationError else { return false }
+                return error.kind == .databaseNotFound && error.message.contains("nope")
+            }
+        }
+    }
+
+    @Test("401 renews the cookie session once; wrong passwords are refused")
+    func sessions() async throws {
+        var configuration = FixtureServer.Configuration()
+        configuration.users = ["alice": "secret"]
+        try await withServer(configuration) { server, remote, dir in
+            try remote.put("r", "{}")
+            _ = try await sync(dir + "/l.sqlite", server.url("db"), auth: .session(user: "alice", password: "secret"))
+            try remote.put("s", "{}")
+            server.expireSessions()
+            let second = try await sync(dir + "/l.sqlite", server.url("db"), auth: .session(user: "alice", password: "secret"))
+            #expect(second.pull?.docsWritten == 1)
+            await #expect {
+                _ = try await sync(dir + "/l.sqlite", server.url("db"), auth: .basic(user: "alice", password: "wrong"))
+            } throws: { ($0 as? ReplicationError)?.kind == .unauthorized }
+        }
+    }
+
+    @Test("per-document refusals are counted, not fatal")
+    func forbidden() async throws {
+        var configuration = FixtureServer.Configuration()
+        configuration.validate = { id, _ in id.hasPrefix("secret") ? "not allowed" : nil }
+        try await withServer(configuration) { server, _, dir in
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            try local.put("ok", "{}")
+            try local.put("secret1", "{}")
+            let result = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push)
+            #expect(result.push?.docWriteFailures == 1)
+            #expect(result.push?.docsWritten == 1)
+            #expect(result.push?.failures.first?.error == "forbidden")
+        }
+    }
+
+    @Test("an interrupted pull resumes without re-downloading finished batches")
+    func resumeAfterFault() async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<30 { try remote.put(String(format: "r%02d", i), "{}") }
+            server.inject(.status(500, path: .suffix("/_bulk_get"), skip: 2, times: 100))
+            await #expect(throws: ReplicationError.self) {
+                _ = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull, batchSize: 10, maxRetries: 1)
+            }
+            server.clearFaults()
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            #expect(try local.read { try $0.info().documentCount } == 20)
+            let rest = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull, batchSize: 10)
+            #expect(rest.pull?.docsRead == 10)
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+}

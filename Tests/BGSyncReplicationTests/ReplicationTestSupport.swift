@@ -1,0 +1,62 @@
+import BGSyncReplication
+import BGSyncStore
+import Foundation
+import Logging
+
+/// A fresh directory for one test, removed afterwards.
+func withTempDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
+    let path = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-repl-\(UUID().uuidString)").path
+    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
+    defer { try? FileManager.default.removeItem(atPath: path) }
+    return try await body(path)
+}
+
+/// Runs a replication quickly (short retry delays) and returns its result.
+func sync(_ database: String, _ remote: String, direction: ReplicatorConfiguration.Direction = .pullAndPush,
+          batchSize: Int = 500, auth: Authentication = .none, pushFilter: PushFilter? = nil, pullFilter: PullFilter? = nil,
+          maxRetries: Int = 5, shouldStop: (@Sendable () -> Bool)? = nil) async throws -> SyncResult {
+    var configuration = ReplicatorConfiguration(database: database, remote: try Endpoint(parsing: remote), direction: direction)
+    configuration.batchSize = batchSize
+    configuration.http.auth = auth
+    configuration.http.initialRetryDelay = 0.01
+    configuration.http.maxRetries = maxRetries
+    configuration.http.requestTimeout = 5
+    configuration.pushFilter = pushFilter
+    configuration.pullFilter = pullFilter
+    var replicator = Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
+    if let shouldStop { replicator.shouldStop = shouldStop }
+    return try await replicator.run()
+}
+
+/// Every document's full state: winner JSON with revisions and conflicts, for comparing stores.
+func snapshot(_ store: DocumentStore) throws -> [String: String] {
+    try store.read { tx in
+        var result: [String: String] = [:]
+        for summary in try tx.allDocuments(includeDeleted: true) {
+            let leaves = try tx.tree(of: summary.id)?.leaves.map { "\($0.rev)\($0.deleted ? "d" : "")" } ?? []
+            let winner = try tx.openRevisions(summary.id, revs: [summary.rev])
+            result[summary.id] = leaves.joined(separator: ",") + " " + "\(winner)"
+        }
+        return result
+    }
+}
+
+extension DocumentStore {
+    /// Puts a JSON body, returning the new revision text.
+    @discardableResult
+    func put(_ id: String, _ json: String) throws -> String {
+        try write { try $0.put(id: id, json: json).description }
+    }
+
+    /// The winner's revision.
+    func winner(_ id: String) throws -> String? {
+        try read { try $0.tree(of: id)?.winner?.rev.description }
+    }
+}
+
+/// A counter safe to bump from `@Sendable` closures.
+final class Counter: @unchecked Sendable {
+    private let lock = NSLock()
+    private var value = 0
+    func next() -> Int { lock.lock(); defer { lock.unlock() }; value += 1; return value }
+}
