@@ -21,6 +21,14 @@ public struct StoreReader {
             documentCount: counts?[0] ?? 0, deletedDocumentCount: counts?[1] ?? 0)
     }
 
+    /// The store's persistent uuid (cheap: no counting).
+    public func uuid() throws -> String {
+        guard let uuid = try String.fetchOne(db.cachedStatement(sql: "SELECT uuid FROM store_info")) else {
+            throw StoreError(.notADatabase, "\(path): store_info is empty")
+        }
+        return uuid
+    }
+
     /// The revision tree of document `id`, or nil when the store has never seen it.
     public func tree(of id: String) throws -> RevisionTree? {
         try loadTree(id)?.tree

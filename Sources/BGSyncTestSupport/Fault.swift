@@ -2,10 +2,11 @@
 /// ``FixtureServer/inject(_:)``.
 ///
 /// A fault matches a request by method (any when nil) and path (``PathPattern``; the path as
-/// sent, still percent-encoded, without the query). It lets the first `skip` matching requests
-/// through untouched, then applies to the next `times` matching ones, then is used up. Faults
-/// are tried in the order they were injected; at most one applies to a request (a fault still
-/// skipping does not stop a later one from applying).
+/// sent, still percent-encoded, without the query). Each fault counts its matching requests on
+/// its own: it lets the first `skip` through untouched, then applies to the next `times`, then
+/// is used up. At most one fault applies to a request: when several are ready, the earliest
+/// injected one (the others stay ready for the next matching request). Faults act before the
+/// server checks credentials or the body size; every request, faulted or not, is logged.
 ///
 /// ```swift
 /// server.inject(.resetConnection(path: .suffix("/_bulk_docs"), skip: 1))   // the 2nd _bulk_docs
@@ -169,25 +170,21 @@ struct FaultQueue {
         pending.removeAll()
     }
 
-    /// The fault that applies to this request, consuming one use of it (and one skip of each
-    /// earlier matching fault that is still skipping).
+    /// The fault that applies to this request, consuming one use of it. Every matching fault
+    /// still skipping counts the request as one skipped.
     mutating func take(method: String, path: String) -> Fault? {
-        var index = 0
-        while index < pending.count {
-            guard pending[index].matches(method: method, path: path) else {
-                index += 1
-                continue
-            }
+        var chosen: Int?
+        for index in pending.indices where pending[index].matches(method: method, path: path) {
             if pending[index].skip > 0 {
                 pending[index].skip -= 1
-                index += 1
-                continue
+            } else if chosen == nil {
+                chosen = index
             }
-            let fault = pending[index]
-            if pending[index].times != .max { pending[index].times -= 1 }
-            if pending[index].times <= 0 { pending.remove(at: index) }
-            return fault
         }
-        return nil
+        guard let chosen else { return nil }
+        let fault = pending[chosen]
+        if pending[chosen].times != .max { pending[chosen].times -= 1 }
+        if pending[chosen].times <= 0 { pending.remove(at: chosen) }
+        return fault
     }
 }

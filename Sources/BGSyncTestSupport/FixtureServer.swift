@@ -12,6 +12,20 @@ import ServiceLifecycle
 /// `couchdb-3.4.3-transcripts.md`). Each server listens on 127.0.0.1 on its own ephemeral port
 /// and keeps its databases in its own temporary directory, so tests can run dozens in parallel.
 ///
+/// Endpoints: `GET /`, `/_up`, `/_all_dbs`, `/_uuids`, `/_session` (GET, POST with JSON or form,
+/// DELETE); `PUT`/`GET`/`HEAD`/`DELETE`/`POST /db`; `GET`/`PUT`/`DELETE /db/ID` (`rev`, `revs`,
+/// `conflicts`, `deleted_conflicts`, `attachments`, `atts_since`, `open_revs`, `latest`,
+/// `new_edits`), `GET /db/ID/attachment`, `/db/_design/…`, `/db/_local/ID`; `POST /db/_bulk_docs`,
+/// `/db/_bulk_get`, `/db/_revs_diff`, `/db/_ensure_full_commit`; `GET`/`POST /db/_changes`
+/// (`feed=normal`, `style`, `since`, `limit`, `include_docs`, `conflicts`, `attachments`,
+/// filters `_doc_ids`, `_selector`, `_design`); `GET`/`POST /db/_all_docs`.
+///
+/// Where it differs from CouchDB: bodies are stored compacted but otherwise as sent (numbers
+/// and `\u` escapes are not rewritten); `open_revs` always answers JSON (never
+/// `multipart/mixed`); known status codes carry NIO's standard reason phrase ("Not Found", not
+/// "Object Not Found"); no views, `_local_docs`, `_find`, `_security`, multipart bodies or
+/// continuous feeds; revision hashes differ from CouchDB's (they are deterministic MD5s).
+///
 /// ```swift
 /// let server = try await FixtureServer.start()
 /// defer { Task { await server.stop() } }
@@ -64,6 +78,12 @@ public final class FixtureServer: Sendable {
             core.removeDirectory()
             throw error
         }
+    }
+
+    /// A server dropped without ``stop()`` is cancelled and its directory removed.
+    deinit {
+        runTask.cancel()
+        core.removeDirectory()
     }
 
     /// Stops listening, lets requests in progress finish (at most 5 seconds, then cancels

@@ -179,6 +179,9 @@ struct FixtureServerTests {
             #expect(read.body == "{\"_id\":\"doc1\",\"_rev\":\"\(rev2)\",\"a\": 2}\n" || read.json == ["_id": "doc1", "_rev": .string(rev2), "a": 2])
             #expect(read.header("ETag") == "\"\(rev2)\"")
             #expect(try await FixtureHTTP.get(db).json?["doc_count"] == 1)
+            let replicated = try await FixtureHTTP.put(db + "/doc1?new_edits=false", #"{"_rev":"3-ffff","_revisions":{"start":3,"ids":["ffff","eeee","dddd"]},"a":3}"#)
+            #expect(replicated.status == 201 && replicated.json?["rev"] == "3-ffff")
+            #expect(try await FixtureHTTP.get(db + "/doc1?conflicts=true").json?["_conflicts"] == .array([.string(rev2)]))
             let store = try #require(server.database("transcript_db"))
             #expect(try store.read { try $0.info().documentCount } == 1)
         }
@@ -611,6 +614,11 @@ struct FixtureServerTests {
             server.expireSessions()
             #expect(try await FixtureHTTP.get(db, headers: [("Cookie", cookie)]).status == 401)
 
+            let again = try await FixtureHTTP.post(server.baseURL + "/_session", #"{"name": "admin", "password": "password"}"#)
+            let second = String(try #require(again.header("Set-Cookie")).split(separator: ";")[0])
+            #expect(try await FixtureHTTP.send(.DELETE, server.baseURL + "/_session", headers: [("Cookie", second)]).status == 200)
+            #expect(try await FixtureHTTP.get(db, headers: [("Cookie", second)]).status == 401)
+
             let form = try await FixtureHTTP.send(.POST, server.baseURL + "/_session", body: "name=admin&password=password",
                                            contentType: "application/x-www-form-urlencoded")
             #expect(form.status == 200 && form.header("Set-Cookie")?.hasPrefix("AuthSession=") == true)
@@ -648,6 +656,12 @@ struct FixtureServerTests {
             for _ in 0..<5 { statuses.append(try await FixtureHTTP.get(server.url("db") + "/_changes").status) }
             // 1st: the first fault skips, so the second one applies; then the first applies twice.
             #expect(statuses == [502, 500, 500, 200, 200])
+            // Each fault counts matching requests on its own, even those another fault took.
+            server.inject(.status(500, path: .exact("/db")))
+            server.inject(.status(502, path: .exact("/db"), skip: 1))
+            #expect(try await FixtureHTTP.get(server.url("db")).status == 500)
+            #expect(try await FixtureHTTP.get(server.url("db")).status == 502)
+            #expect(try await FixtureHTTP.get(server.url("db")).status == 200)
             server.inject(.status(500, times: .max))
             #expect(try await FixtureHTTP.get(server.url("db")).status == 500)
             server.clearFaults()

@@ -247,6 +247,25 @@ struct SQLContractTests {
         }
     }
 
+    @Test("the deleted column: SET deleted = 1 deletes, SET deleted = 0 revives", arguments: Client.allCases)
+    func deletedColumn(client: Client) throws {
+        try withTemporaryDirectory { dir in
+            let store = try dir.openStore()
+            let first = try store.put("n1", #"{"v":1}"#)
+            try client.mustRun(store.path, "UPDATE documents SET deleted = 1 WHERE id = 'n1';")
+            let tombstone = try #require(try store.tree("n1")?.winner)
+            #expect(tombstone.deleted)
+            #expect(tombstone.rev.generation == 2)
+            #expect(try store.tree("n1")?.parent(of: tombstone.rev) == first)
+            try client.mustRun(store.path, #"UPDATE documents SET deleted = 0, body = '{"v":3}' WHERE id = 'n1';"#)
+            let revived = try #require(try store.tree("n1")?.winner)
+            #expect(!revived.deleted)
+            #expect(revived.rev.generation == 3)
+            #expect(try store.document("n1") == #"{"_id":"n1","_rev":"\#(revived.rev)","v":3}"#)
+            #expect(try store.tree("n1")?.leaves.count == 1)
+        }
+    }
+
     @Test("DELETE of a deleted document changes nothing")
     func deleteDeleted() throws {
         try withTemporaryDirectory { dir in

@@ -14,7 +14,7 @@ public struct LocalPeer: ReplicationPeer {
     public var displayName: String { "file:" + store.path }
 
     public func open() async throws -> String {
-        "bgsync-store:" + (try local { try $0.read { try $0.info().uuid } })
+        "bgsync-store:" + (try local { try $0.read { try $0.uuid() } })
     }
 
     public func readCheckpoint(id: String) async throws -> JSONValue? {

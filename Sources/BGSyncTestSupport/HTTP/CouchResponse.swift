@@ -21,7 +21,8 @@ struct CouchResponse: Sendable {
 
     static let ok = json(200, #"{"ok":true}"#)
 
-    /// The reason phrases CouchDB (mochiweb) sends.
+    /// The reason phrases CouchDB (mochiweb) sends. NIO replaces the phrase of a status code it
+    /// knows with the standard one, so on the wire these only show for unusual codes.
     static func reasonPhrase(_ status: Int) -> String {
         switch status {
         case 200: "OK"

@@ -32,40 +32,17 @@ struct FixtureResponder: HTTPResponder {
         }
         let fault = core.state.withLock { $0.faults.take(method: method, path: rawPath) }
 
-        var headers: [String: String] = [:]
-        for field in request.headers {
-            let name = field.name.canonicalName
-            if let existing = headers[name] {
-                headers[name] = existing + (name == "cookie" ? "; " : ", ") + field.value
-            } else {
-                headers[name] = field.value
-            }
-        }
-        // HTTP/1 `Host` arrives as the request's authority.
-        if let authority = request.head.authority { headers["host"] = authority }
-        let limit = core.configuration.maxRequestBodyBytes
-        var body: [UInt8] = []
-        var tooLarge = false
-        if let limit, let declared = headers["content-length"].flatMap({ Int($0) }), declared > limit {
-            tooLarge = true
-        } else {
-            for try await buffer in request.body {
-                body.append(contentsOf: buffer.readableBytesView)
-                if let limit, body.count > limit {
-                    tooLarge = true
-                    break
-                }
-            }
-        }
-        let bodyCount = body.count
+        let headers = Self.headers(of: request)
+        let (body, tooLarge) = try await Self.readBody(request, declaredLength: headers["content-length"].flatMap { Int($0) },
+                                                       limit: core.configuration.maxRequestBodyBytes)
         core.state.withLock {
             $0.log.complete(logID) {
-                $0.bodyBytes = bodyCount
+                $0.bodyBytes = body.count
                 $0.fault = fault?.description
             }
         }
 
-        var answer: CouchResponse?
+        var answer: CouchResponse
         switch fault?.action {
         case .resetConnection:
             await Self.reset(context.channel)
@@ -73,16 +50,14 @@ struct FixtureResponder: HTTPResponder {
         case .status(let code, let faultBody, let extraHeaders):
             let text = faultBody ?? FixtureError(code, CouchResponse.errorName(code), "fixture fault: status \(code)").json
             answer = CouchResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
-        case .delay(let seconds):
-            try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
-        case .deleteDatabase(let name):
-            let target = name ?? rawPath.split(separator: "/").first.map { String($0).removingPercentEncoding ?? String($0) }
-            if let target { core.deleteDatabase(target) }
-        case .truncateBody, .malformedJSON, nil:
-            break
-        }
-
-        if answer == nil {
+        default:
+            if case .delay(let seconds) = fault?.action {
+                try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
+            }
+            if case .deleteDatabase(let name) = fault?.action,
+               let target = name ?? rawPath.split(separator: "/").first.map({ String($0).removingPercentEncoding ?? String($0) }) {
+                core.deleteDatabase(target)
+            }
             if tooLarge {
                 answer = .error(FixtureError(413, "too_large", "the request entity is too large"))
             } else {
@@ -92,7 +67,6 @@ struct FixtureResponder: HTTPResponder {
                 answer = Routes(core: core).handle(couchRequest)
             }
         }
-        guard var answer else { throw FixtureConnectionClosed() }
         let status = answer.status
         core.state.withLock { $0.log.complete(logID) { $0.status = status } }
 
@@ -105,6 +79,34 @@ struct FixtureResponder: HTTPResponder {
             break
         }
         return Self.response(answer, head: method == "HEAD")
+    }
+
+    /// Header name (lowercase) → value; repeated headers joined as HTTP allows.
+    static func headers(of request: Request) -> [String: String] {
+        var headers: [String: String] = [:]
+        for field in request.headers {
+            let name = field.name.canonicalName
+            if let existing = headers[name] {
+                headers[name] = existing + (name == "cookie" ? "; " : ", ") + field.value
+            } else {
+                headers[name] = field.value
+            }
+        }
+        // HTTP/1 `Host` arrives as the request's authority.
+        if let authority = request.head.authority { headers["host"] = authority }
+        return headers
+    }
+
+    /// The body, read up to `limit` (+1) bytes; `tooLarge` when the declared or read length
+    /// exceeds it (an oversized declared body is not read at all).
+    static func readBody(_ request: Request, declaredLength: Int?, limit: Int?) async throws -> (body: [UInt8], tooLarge: Bool) {
+        if let limit, let declaredLength, declaredLength > limit { return ([], true) }
+        var body: [UInt8] = []
+        for try await buffer in request.body {
+            body.append(contentsOf: buffer.readableBytesView)
+            if let limit, body.count > limit { return (body, true) }
+        }
+        return (body, false)
     }
 
     /// The Hummingbird response for an answer, with CouchDB's headers.
