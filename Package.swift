@@ -8,6 +8,8 @@ let package = Package(
         .executable(name: "bgsync", targets: ["bgsync"]),
         .library(name: "BGSyncStore", targets: ["BGSyncStore"]),
         .library(name: "BGSyncReplication", targets: ["BGSyncReplication"]),
+        .library(name: "BGSyncJobs", targets: ["BGSyncJobs"]),
+        .library(name: "BGSync", targets: ["BGSync"]),
     ],
     dependencies: [
         .package(url: "https://github.com/groue/GRDB.swift", exact: "7.10.0"),
@@ -16,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/swift-server/async-http-client", exact: "1.37.0"),
         .package(url: "https://github.com/hummingbird-project/hummingbird", exact: "2.28.1", traits: []),
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
+        .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
     ],
     targets: [
@@ -35,15 +38,34 @@ let package = Package(
                 .product(name: "NIOSSL", package: "swift-nio-ssl"),
             ]
         ),
-        .executableTarget(
-            name: "bgsync",
+        // Job files, factory registry, constraints, schedule/backoff state, the runner.
+        .target(
+            name: "BGSyncJobs",
             dependencies: [
                 "BGSyncStore",
                 "BGSyncReplication",
+                .product(name: "TOMLKit", package: "TOMLKit"),
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        // The library a custom `bgsync` build imports: every layer plus the command line.
+        .target(
+            name: "BGSync",
+            dependencies: ["BGSyncStore", "BGSyncReplication", "BGSyncJobs", "BGSyncCLI"]
+        ),
+        // The command line as a library, so that custom builds can add Swift factories.
+        .target(
+            name: "BGSyncCLI",
+            dependencies: [
+                "BGSyncStore",
+                "BGSyncReplication",
+                "BGSyncJobs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .executableTarget(name: "bgsync", dependencies: ["BGSyncCLI"]),
         // Tests only: a CouchDB-protocol fixture server with fault injection.
         .target(
             name: "BGSyncTestSupport",
@@ -53,6 +75,7 @@ let package = Package(
             ]
         ),
         .testTarget(name: "BGSyncStoreTests", dependencies: ["BGSyncStore"]),
+        .testTarget(name: "BGSyncJobsTests", dependencies: ["BGSyncJobs", "BGSyncTestSupport"]),
         .testTarget(
             name: "BGSyncReplicationTests",
             dependencies: [

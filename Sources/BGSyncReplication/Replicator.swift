@@ -21,6 +21,9 @@ public struct Replicator: Sendable {
     /// Asked at every batch boundary; when it returns true the run checkpoints and stops with
     /// ``ReplicationError/Kind/interrupted``.
     public var shouldStop: @Sendable () -> Bool = { false }
+    /// Reads the feeds and asks the target what it lacks, but fetches, writes and checkpoints
+    /// nothing: `missingFound` tells what a real run would transfer.
+    public var dryRun = false
 
     /// Creates a replicator.
     public init(configuration: ReplicatorConfiguration, logger: Logger = Logger(label: "bgsync.replication")) {
@@ -111,6 +114,12 @@ public struct Replicator: Sendable {
                 }
                 stats.missingFound += requests.reduce(0) { $0 + $1.revs.count }
                 report(direction, stats, http)
+                if dryRun {
+                    since = batch.lastSeq
+                    stats.lastSeq = since
+                    if batch.rowsBeforeFilter < configuration.batchSize { break }
+                    continue
+                }
                 if !requests.isEmpty {
                     var fetched = try await source.fetch(requests)
                     stats.docsRead += fetched.count
@@ -143,7 +152,7 @@ public struct Replicator: Sendable {
             let moved = batch.lastSeq != since
             since = batch.lastSeq
             stats.lastSeq = since
-            if moved {
+            if moved && !dryRun {
                 let checkpoint = Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
                                                  lastSeq: since, stats: stats, previousHistory: history)
                 if !checkpointWritten { try await target.writeCheckpoint(id: replicationID, body: checkpoint) }

@@ -247,7 +247,7 @@ public struct StoreWriter {
                 try db.cachedStatement(sql: "UPDATE revs SET parent_hash = ? WHERE rev_id = ?").execute(arguments: [tree.nodes[rev]?.parentHash, row])
             }
             if oldLeaves.contains(rev) && !newLeaves.contains(rev) {
-                try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
+                try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
             }
         }
         guard let winner = tree.winner, let winnerRow = rows[winner.rev] else {

@@ -1,23 +1,30 @@
 #!/usr/bin/env bash
-# A first run with no server: two local bgsync databases, edits on both sides (one through
-# plain SQL), one `bgsync sync`, and the result on both sides.
+# The main job on the embedded default, no server needed: contrib/examples/notes.toml syncs
+# /tmp/bgsync-demo/notes.sqlite with a second local store through the factory registry.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 swift build -q -c release --product bgsync 2>/dev/null || swift build -c release --product bgsync
-bgsync=.build/release/bgsync
-dir=$(mktemp -d)
-trap 'rm -rf "$dir"' EXIT
-phone="$dir/phone.sqlite"; server="$dir/server.sqlite"
+bgsync=$PWD/.build/release/bgsync
+data=/tmp/bgsync-demo
+state=$(mktemp -d)
+trap 'rm -rf "$state"' EXIT
+mkdir -p "$data"
+chmod go-w contrib/examples/notes.toml contrib/examples/registry.toml
 
-echo '{"title":"Buy milk","done":false}' | "$bgsync" db "$phone" put note-1
-echo '{"title":"Call Ada","done":true}'  | "$bgsync" db "$server" put note-2
+stamp=$(date +%s)
+echo '{"title":"Buy milk","done":false}' | "$bgsync" db "$data/notes.sqlite" put "note-$stamp"
+echo '{"title":"Call Ada","done":true}' | "$bgsync" db "$data/backup.sqlite" put "backup-$stamp"
 # Any SQLite client can write through the documents view; the triggers make real revisions.
-sqlite3 "$phone" "INSERT INTO documents (id, body) VALUES ('note-3', '{\"title\":\"Written with sqlite3\",\"priority\":1.0}')"
+sqlite3 "$data/notes.sqlite" "INSERT INTO documents (id, body) VALUES ('sql-$stamp', '{\"title\":\"Written with sqlite3\",\"priority\":1.0}')"
 
-echo "--- sync (pull server -> phone, then push phone -> server)"
-"$bgsync" sync "$phone" "$server" --json
-echo "--- phone";  "$bgsync" db "$phone" ls
-echo "--- server"; "$bgsync" db "$server" ls
-echo "--- a second run has nothing to do"
-"$bgsync" sync "$phone" "$server"
-"$bgsync" db "$server" get note-3 --revs
+echo "--- bgsync check"
+"$bgsync" check contrib/examples/notes.toml --state-dir "$state"
+echo "--- bgsync run (pull, then push)"
+"$bgsync" run contrib/examples/notes.toml --state-dir "$state" --json
+echo "--- a second run is not due yet (interval 15m)"
+"$bgsync" run contrib/examples/notes.toml --state-dir "$state"
+echo "--- bgsync status"
+"$bgsync" status --state-dir "$state"
+echo "--- both stores hold the same documents"
+"$bgsync" db "$data/notes.sqlite" ls
+"$bgsync" db "$data/backup.sqlite" ls

@@ -12,7 +12,7 @@ public struct RevisionTree: Sendable, Equatable {
     public struct Node: Sendable, Equatable {
         /// The parent's hash (its generation is one less), or nil for a root.
         public var parentHash: String?
-        /// Whether this revision is a deletion (tombstone). Unknown ancestors count as live.
+        /// Whether this revision is a deletion (tombstone); interior revisions count as live.
         public var deleted: Bool
     }
 
@@ -71,6 +71,9 @@ public struct RevisionTree: Sendable, Equatable {
         var result = MergeResult()
         for (index, rev) in path.enumerated() {
             let parent = index + 1 < path.count ? path[index + 1] : nil
+            // Only leaves carry a deletion state that matters; an interior revision is kept as
+            // live so that trees merged in any order are equal.
+            if index > 0, nodes[rev]?.deleted == true { nodes[rev]?.deleted = false }
             if var existing = nodes[rev] {
                 if existing.parentHash == nil, let parent {
                     existing.parentHash = parent.hash

@@ -113,7 +113,7 @@ enum Schema {
             SELECT d.doc_id, coalesce(w.pos, 0) + 1, lower(hex(randomblob(16))), w.hash,
                    coalesce(NEW.deleted, 0) <> 0, 1, coalesce(NEW.body, '{}')
             FROM docs d LEFT JOIN revs w ON w.rev_id = d.winner WHERE d.id = NEW.id;
-        UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = NEW.id);
+        UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = NEW.id);
         UPDATE docs SET winner = (
             SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
             ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)
@@ -140,7 +140,7 @@ enum Schema {
             SELECT (SELECT max(rev_id) FROM revs), a.name, a.content_type, a.revpos, a.digest, a.length
             FROM rev_attachments a
             WHERE a.rev_id = (SELECT winner FROM docs WHERE id = OLD.id) AND coalesce(NEW.deleted, 0) = 0;
-        UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = OLD.id);
+        UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = OLD.id);
         UPDATE docs SET winner = (
             SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
             ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)
@@ -154,7 +154,7 @@ enum Schema {
         INSERT INTO revs (doc_id, pos, hash, parent_hash, deleted, leaf, body)
             SELECT d.doc_id, w.pos + 1, lower(hex(randomblob(16))), w.hash, 1, 1, '{}'
             FROM docs d JOIN revs w ON w.rev_id = d.winner WHERE d.id = OLD.id;
-        UPDATE revs SET leaf = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = OLD.id);
+        UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = OLD.id);
         UPDATE docs SET winner = (
             SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
             ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)

@@ -1,9 +1,10 @@
 import ArgumentParser
 
 /// The `bgsync` command line.
-@main
-struct BGSyncCommand: AsyncParsableCommand {
-    static let configuration = CommandConfiguration(
+public struct BGSyncCommand: AsyncParsableCommand {
+    public init() {}
+
+    public static let configuration = CommandConfiguration(
         commandName: "bgsync",
         abstract: "Background sync of local SQLite document databases with CouchDB-compatible servers.",
         discussion: """
@@ -13,6 +14,7 @@ struct BGSyncCommand: AsyncParsableCommand {
             failure, retry later; 77 permission refused; 78 invalid configuration.
             """,
         version: "0.1.0",
-        subcommands: [SyncCommand.self, DBCommand.self]
+        subcommands: [RunCommand.self, StatusCommand.self, CancelCommand.self, ResumeCommand.self, CheckCommand.self,
+                      FactoriesCommand.self, SyncCommand.self, DBCommand.self]
     )
 }

@@ -1,0 +1,76 @@
+import ArgumentParser
+import BGSyncJobs
+import BGSyncStore
+import Foundation
+
+/// `bgsync run JOB...`: one run of each job, as a timer or cron would start it.
+struct RunCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "run",
+        abstract: "Run jobs once: check due time, backoff and constraints, then pull and push.",
+        discussion: """
+            JOB is a job file or a name in $XDG_CONFIG_HOME/bgsync/jobs or /etc/bgsync/jobs. A run \
+            that is not due, is backing off, whose constraints are unmet or whose job is already \
+            running records why and exits 0. SIGTERM/SIGINT stop at the next batch boundary \
+            (checkpoint saved, exit 75). Exit codes: see `bgsync --help`.
+            """
+    )
+
+    @Argument(help: "Job files or names.")
+    var jobs: [String]
+    @Flag(help: "Ignore due time, backoff and constraints (not a cancellation).")
+    var force = false
+    @Flag(help: "Report what would be transferred; write nothing.")
+    var dryRun = false
+    @Flag(help: "Print one JSON object per job (an array for several jobs).")
+    var json = false
+    @OptionGroup var state: StateOptions
+    @OptionGroup var log: LogOptions
+
+    func run() async throws {
+        SignalWatcher.install()
+        let environment = state.environment
+        var options = JobRunner.Options(stateDirectory: state.directory, environment: environment)
+        options.force = force
+        options.dryRun = dryRun
+        options.systemRoot = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
+        options.stopRequested = { SignalWatcher.stopRequested }
+        let runner = JobRunner(options: options, logger: log.makeLogger())
+        var reports: [JobRunner.Report] = []
+        for name in jobs {
+            let path: String
+            do {
+                path = try JobFile.locate(name, environment: environment)
+            } catch {
+                throw fail(error)
+            }
+            let report = await runner.run(jobPath: path)
+            reports.append(report)
+            if !json { printHuman(report) }
+            if SignalWatcher.stopRequested { break }
+        }
+        if json {
+            Console.out(reports.count == 1 ? reports[0].json.serialized : JSONValue.array(reports.map(\.json)).serialized)
+        }
+        if let failed = reports.first(where: { $0.exitCode != 0 }) {
+            throw ExitCode(failed.exitCode)
+        }
+    }
+
+    private func printHuman(_ report: JobRunner.Report) {
+        switch report.outcome {
+        case .synced:
+            var parts: [String] = []
+            if let pull = report.result?.pull { parts.append("pull \(dryRun ? pull.missingFound : pull.docsWritten)") }
+            if let push = report.result?.push { parts.append("push \(dryRun ? push.missingFound : push.docsWritten)") }
+            let failures = (report.result?.pull?.docWriteFailures ?? 0) + (report.result?.push?.docWriteFailures ?? 0)
+            if failures > 0 { parts.append("\(failures) refused") }
+            Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s")
+        case .skipped:
+            Console.out("\(report.tag): skipped: \(report.reason ?? "")")
+        case .failed, .interrupted:
+            let reason = report.reason ?? ""
+            Console.error(reason.hasPrefix(report.tag) ? reason : "\(report.tag): \(report.outcome.rawValue): \(reason)")
+        }
+    }
+}

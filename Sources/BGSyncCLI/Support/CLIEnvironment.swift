@@ -1,0 +1,40 @@
+import ArgumentParser
+import BGSyncJobs
+import Foundation
+import Logging
+
+/// What every job command shares: the environment, the state directory, logging.
+struct StateOptions: ParsableArguments {
+    @Option(help: "The state directory (default: $STATE_DIRECTORY, $XDG_STATE_HOME/bgsync, /var/lib/bgsync for root).")
+    var stateDir: String?
+
+    var environment: [String: String] { ProcessInfo.processInfo.environment }
+
+    var directory: String {
+        StateDirectory.resolve(override: stateDir, environment: environment, isRoot: getuid() == 0)
+    }
+
+    func open() throws -> StateDatabase {
+        try StateDatabase.open(directory: directory)
+    }
+}
+
+/// `--verbose` / `--quiet`.
+struct LogOptions: ParsableArguments {
+    @Flag(name: .shortAndLong, help: "Log each step (info level).")
+    var verbose = false
+    @Flag(name: .shortAndLong, help: "Log errors only.")
+    var quiet = false
+
+    func makeLogger() -> Logger {
+        var logger = Logger(label: "bgsync", factory: { StreamLogHandler.standardError(label: $0) })
+        logger.logLevel = verbose ? .info : quiet ? .error : .warning
+        return logger
+    }
+}
+
+/// Exits with a sysexits code after printing the error.
+func fail(_ error: any Error) -> ExitCode {
+    Console.error("\(error)")
+    return ExitCode(SysExit.code(for: error))
+}

@@ -1,0 +1,38 @@
+import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The ssh/sudoers rules for files bgsync trusts: configuration that can make bgsync run
+/// programs must not be writable by others; secrets must not be readable by others.
+public enum FilePermissions {
+    /// Refuses a job file or registry that group/others can write, or that belongs to someone
+    /// other than the current user or root.
+    public static func checkTrusted(_ path: String, what: String) throws {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return }
+        let mode = info.st_mode & 0o777
+        if mode & 0o022 != 0 {
+            throw JobError(.permission, "\(path): the \(what) is writable by group or others (mode \(String(mode, radix: 8))); it can make bgsync run programs, so bgsync refuses it: chmod go-w \(path)")
+        }
+        if info.st_uid != getuid() && info.st_uid != 0 {
+            throw JobError(.permission, "\(path): the \(what) belongs to user id \(info.st_uid), not to you (\(getuid())) or root; bgsync refuses it: chown it")
+        }
+    }
+
+    /// Refuses a secret file that group/others can read; returns its content without the
+    /// trailing newline.
+    public static func readSecret(_ path: String, what: String) throws -> String {
+        var info = stat()
+        guard stat(path, &info) == 0, let data = FileManager.default.contents(atPath: path) else {
+            throw JobError(.configuration, "\(path): the \(what) does not exist or is not readable")
+        }
+        let mode = info.st_mode & 0o777
+        if mode & 0o077 != 0 {
+            throw JobError(.permission, "\(path): the \(what) is accessible by group or others (mode \(String(mode, radix: 8))); bgsync refuses to use it: chmod 600 \(path)")
+        }
+        var text = String(decoding: data, as: UTF8.self)
+        while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
+        return text
+    }
+}

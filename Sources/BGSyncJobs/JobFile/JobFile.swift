@@ -1,0 +1,146 @@
+import BGSyncStore
+import Foundation
+
+/// A job file (TOML): one sync job — which factory builds its configuration, the input handed
+/// to the factory, its constraints, schedule and backoff. The counterpart of a WorkManager
+/// `WorkRequest`. See the README's job file reference.
+public struct JobFile: Sendable {
+    /// The file.
+    public var path: String
+    /// The job's tag (default: the file name without `.toml`); names its state and lock.
+    public var tag: String
+    /// The registry file (default: `registry.toml` beside the job).
+    public var registry: String
+    /// Whether `registry` was named explicitly (then a missing file is an error even for a
+    /// compiled-in factory).
+    public var registryExplicit: Bool
+    /// The factory's name in the registry.
+    public var factory: String
+    /// Free data for the factory (`[input]`), as a JSON object.
+    public var input: JSONObject
+    /// When the job may run (network, battery, storage).
+    public var constraints: JobConstraints
+    /// Interval, flex, timeout and backoff.
+    public var schedule: SchedulePolicy
+    /// Commands run after a run, given the result as JSON on stdin.
+    public var hooks: Hooks
+
+    /// `on_success`, `on_failure`, `on_skip` commands (argv arrays, no shell).
+    public struct Hooks: Sendable, Equatable {
+        /// Run after a synced run.
+        public var onSuccess: [String]?
+        /// Run after a failed or interrupted run.
+        public var onFailure: [String]?
+        /// Run after a skipped run.
+        public var onSkip: [String]?
+        /// How long a hook may take.
+        public var timeout: Double = 30
+    }
+
+    static let topKeys = ["tag", "registry", "factory", "input", "constraints", "schedule", "backoff", "hooks"]
+    static let constraintKeys = ["network", "metered_unknown", "battery_not_low", "min_battery_percent", "requires_charging",
+                                 "storage_not_low", "min_free_storage", "min_free_storage_percent"]
+    static let scheduleKeys = ["interval", "flex", "timeout"]
+    static let backoffKeys = ["policy", "delay", "max"]
+    static let hookKeys = ["on_success", "on_failure", "on_skip", "timeout"]
+
+    /// Loads and validates a job file.
+    /// - Throws: ``JobError`` naming the file, line and key at fault.
+    public static func load(path: String) throws -> JobFile {
+        let document = try TOMLDocument(path: path)
+        let root = ConfigTable(document.root, file: path, document: document)
+        let sections = [("schedule", scheduleKeys), ("constraints", constraintKeys), ("backoff", backoffKeys), ("hooks", hookKeys)]
+        for key in root.object.keys where !topKeys.contains(key) {
+            for (section, keys) in sections {
+                guard let match = keys.first(where: { $0 == key }) ?? Suggestion.closest(to: key, among: keys) else { continue }
+                throw root.error(key, "unknown key \"\(key)\" (did you mean \"\(match)\" in the [\(section)] table?)")
+            }
+        }
+        try root.checkKeys(topKeys)
+        let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
+        let defaultTag = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
+        let tag = try root.string("tag") ?? defaultTag
+        guard Self.isValidTag(tag) else {
+            throw root.error("tag", "\"\(tag)\" is not a valid tag; use letters, digits, '.', '_' and '-', starting with a letter or digit")
+        }
+        let registryText = try root.string("registry")
+        let registry = registryText.map { $0.hasPrefix("/") ? $0 : base + "/" + $0 } ?? base + "/registry.toml"
+        let factory = try root.requiredString("factory", "the name of a factory in the registry")
+        var input = JSONObject()
+        if let table = try root.table("input") { input = table.object }
+
+        var constraints = JobConstraints()
+        if let table = try root.table("constraints") {
+            try table.checkKeys(constraintKeys)
+            constraints.network = try table.choice("network", JobConstraints.Network.self) ?? .any
+            constraints.meteredUnknown = try table.choice("metered_unknown", JobConstraints.MeteredUnknown.self, accepted: ["unmetered", "metered"]) ?? .unmetered
+            constraints.batteryNotLow = try table.bool("battery_not_low") ?? false
+            constraints.minBatteryPercent = try table.int("min_battery_percent", range: 0...100) ?? constraints.minBatteryPercent
+            constraints.requiresCharging = try table.bool("requires_charging") ?? false
+            constraints.storageNotLow = try table.bool("storage_not_low") ?? false
+            constraints.minFreeStorageBytes = try table.size("min_free_storage") ?? constraints.minFreeStorageBytes
+            if let percent = try table.int("min_free_storage_percent", range: 0...100) { constraints.minFreeStoragePercent = Double(percent) }
+        }
+        var schedule = SchedulePolicy()
+        if let table = try root.table("schedule") {
+            try table.checkKeys(scheduleKeys)
+            schedule.interval = try table.duration("interval")
+            schedule.flex = try table.duration("flex") ?? 0
+            schedule.timeout = try table.duration("timeout")
+            if let interval = schedule.interval, schedule.flex > interval {
+                throw table.error("flex", "flex (\(DurationText.format(schedule.flex))) must not exceed interval (\(DurationText.format(interval)))")
+            }
+            if schedule.timeout == 0 { throw table.error("timeout", "must be more than 0s") }
+        }
+        if let table = try root.table("backoff") {
+            try table.checkKeys(backoffKeys)
+            schedule.backoff = try table.choice("policy", SchedulePolicy.Backoff.self) ?? .exponential
+            schedule.backoffDelay = try table.duration("delay") ?? schedule.backoffDelay
+            schedule.backoffMax = try table.duration("max") ?? schedule.backoffMax
+            if schedule.backoffDelay <= 0 { throw table.error("delay", "must be more than 0s") }
+        }
+        var hooks = Hooks()
+        if let table = try root.table("hooks") {
+            try table.checkKeys(hookKeys)
+            hooks.onSuccess = try table.stringArray("on_success")
+            hooks.onFailure = try table.stringArray("on_failure")
+            hooks.onSkip = try table.stringArray("on_skip")
+            hooks.timeout = try table.duration("timeout") ?? hooks.timeout
+            for key in ["on_success", "on_failure", "on_skip"] where (try table.stringArray(key))?.isEmpty == true {
+                throw table.error(key, "expected a command as an array, e.g. [\"/usr/bin/curl\", \"-fsS\", \"https://hc-ping.com/…\"]")
+            }
+        }
+        return JobFile(path: path, tag: tag, registry: registry, registryExplicit: registryText != nil, factory: factory,
+                       input: input, constraints: constraints, schedule: schedule, hooks: hooks)
+    }
+
+    /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.
+    public static func isValidTag(_ tag: String) -> Bool {
+        guard let first = tag.unicodeScalars.first, CharacterSet.alphanumerics.contains(first), tag.utf8.count <= 128 else { return false }
+        return tag.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
+    }
+
+    /// Finds a job by path, or by name in the jobs directories (`$XDG_CONFIG_HOME/bgsync/jobs`,
+    /// `/etc/bgsync/jobs`).
+    public static func locate(_ name: String, environment: [String: String]) throws -> String {
+        if name.contains("/") || name.hasSuffix(".toml") {
+            guard FileManager.default.fileExists(atPath: name) else {
+                throw JobError(.missingFile, "\(name): no such job file")
+            }
+            return name
+        }
+        var directories: [String] = []
+        if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            directories.append(config + "/bgsync/jobs")
+        } else if let home = environment["HOME"], !home.isEmpty {
+            directories.append(home + "/.config/bgsync/jobs")
+        }
+        directories.append("/etc/bgsync/jobs")
+        for directory in directories {
+            let candidate = directory + "/" + name + ".toml"
+            if FileManager.default.fileExists(atPath: candidate) { return candidate }
+        }
+        if FileManager.default.fileExists(atPath: name) { return name }
+        throw JobError(.missingFile, "\(name): no such job file (looked for \(name).toml in \(directories.joined(separator: ", ")))")
+    }
+}

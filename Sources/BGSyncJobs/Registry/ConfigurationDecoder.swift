@@ -1,0 +1,143 @@
+import BGSyncReplication
+import BGSyncStore
+import Foundation
+
+/// Turns a factory's settings (a registry table after `${input.*}` substitution, or the JSON an
+/// `exec` factory printed) into a ``ReplicatorConfiguration``, validating every key.
+struct ConfigurationDecoder {
+    /// The environment (for `password_env`, `token_env` and `$CREDENTIALS_DIRECTORY`).
+    let environment: [String: String]
+    /// The directory relative paths are resolved against (the registry's).
+    let baseDirectory: String
+
+    static let keys = ["kind", "database", "remote", "direction", "batch_size", "auth", "headers", "pull_filter",
+                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries"]
+    static let authKeys = ["type", "user", "password_file", "password_env", "password_credential",
+                           "token_file", "token_env", "token_command"]
+    static let tlsKeys = ["ca_file", "client_cert", "client_key", "insecure"]
+    static let pullFilterKeys = ["doc_ids", "selector", "channels"]
+    static let pushFilterKeys = ["doc_ids", "sql_where"]
+
+    enum AuthType: String, CaseIterable { case none, basic, session, bearer }
+
+    func decode(_ table: ConfigTable) throws -> ReplicatorConfiguration {
+        try table.checkKeys(Self.keys)
+        let database = resolve(try table.requiredString("database", "the path of the local database file"))
+        let remoteText = try table.requiredString("remote", "a CouchDB database URL (https://host/db) or a local database path")
+        var remote: Endpoint
+        do {
+            remote = try Endpoint(parsing: remoteText)
+        } catch let error as ReplicationError {
+            throw table.error("remote", error.message)
+        }
+        if case .file(let path) = remote { remote = .file(resolve(path)) }
+        var configuration = ReplicatorConfiguration(database: database, remote: remote)
+        configuration.direction = try table.choice("direction", ReplicatorConfiguration.Direction.self) ?? .pullAndPush
+        configuration.batchSize = try table.int("batch_size", range: 1...10_000) ?? configuration.batchSize
+        if let conflicts = try table.string("conflicts"), conflicts != "default" {
+            throw table.error("conflicts", "\"\(conflicts)\" is not supported yet; accepted: default (CouchDB semantics: a deterministic winner, losing revisions kept as conflicts)")
+        }
+        if let seconds = try table.duration("request_timeout") { configuration.http.requestTimeout = seconds }
+        configuration.http.maxRetries = try table.int("max_retries", range: 0...100) ?? configuration.http.maxRetries
+        if let headers = try table.table("headers") {
+            for (name, value) in headers.object.members {
+                guard let text = value.stringValue else { throw headers.error(name, "header values must be strings") }
+                configuration.http.headers.append((name, text))
+            }
+        }
+        if let auth = try table.table("auth") { configuration.http.auth = try decodeAuth(auth) }
+        if let tls = try table.table("tls") {
+            try tls.checkKeys(Self.tlsKeys)
+            configuration.http.caFile = try tls.string("ca_file").map(resolve)
+            let cert = try tls.string("client_cert").map(resolve)
+            let key = try tls.string("client_key").map(resolve)
+            switch (cert, key) {
+            case let (cert?, key?): configuration.http.clientCertificate = (cert, key)
+            case (nil, nil): break
+            default: throw tls.error(cert == nil ? "client_cert" : "client_key", "client_cert and client_key go together")
+            }
+            configuration.http.insecure = try tls.bool("insecure") ?? false
+        }
+        if let filter = try table.table("pull_filter") {
+            try filter.checkKeys(Self.pullFilterKeys)
+            if let ids = try filter.stringArray("doc_ids") {
+                configuration.pullFilter = .documentIDs(ids)
+            } else if let selector = filter.object["selector"] {
+                guard selector.objectValue != nil else { throw filter.error("selector", "expected a Mango selector table, e.g. { type = \"note\" }") }
+                configuration.pullFilter = .selector(selector)
+            } else if let channels = try filter.stringArray("channels") {
+                configuration.pullFilter = .channels(channels)
+            }
+            if filter.object.count > 1 { throw filter.error(nil, "give one of doc_ids, selector or channels") }
+        }
+        if let filter = try table.table("push_filter") {
+            try filter.checkKeys(Self.pushFilterKeys)
+            if let ids = try filter.stringArray("doc_ids") {
+                configuration.pushFilter = .documentIDs(ids)
+            } else if let expression = try filter.string("sql_where") {
+                configuration.pushFilter = .sqlWhere(expression)
+            }
+            if filter.object.count > 1 { throw filter.error(nil, "give one of doc_ids or sql_where") }
+        }
+        return configuration
+    }
+
+    func decodeAuth(_ table: ConfigTable) throws -> Authentication {
+        try table.checkKeys(Self.authKeys)
+        let type = try table.choice("type", AuthType.self) ?? (table.object["user"] != nil ? .basic : .none)
+        switch type {
+        case .none:
+            return .none
+        case .basic, .session:
+            let user = try table.requiredString("user", "the user name")
+            let password = try secret(table, file: "password_file", env: "password_env", credential: "password_credential", what: "password")
+            return type == .basic ? .basic(user: user, password: password) : .session(user: user, password: password)
+        case .bearer:
+            if let command = try table.stringArray("token_command") {
+                guard !command.isEmpty else { throw table.error("token_command", "expected a command, e.g. [\"/usr/local/bin/get-token\"]") }
+                let environment = self.environment
+                // Checked once now so that a broken command is a configuration error before any request.
+                _ = try Self.runTokenCommand(command, environment: environment)
+                return .bearer { try Self.runTokenCommand(command, environment: environment) }
+            }
+            let token = try secret(table, file: "token_file", env: "token_env", credential: nil, what: "token")
+            return .bearer { token }
+        }
+    }
+
+    static func runTokenCommand(_ command: [String], environment: [String: String]) throws -> String {
+        let outcome = try ProgramRunner.run(command, environment: environment, timeout: 30, maxOutput: 64 << 10)
+        guard outcome.status == 0 else {
+            let detail = String(decoding: outcome.stderr.suffix(300), as: UTF8.self)
+            throw JobError(.configuration, "token command \(command[0]) failed (\(outcome.timedOut ? "timed out" : "exit \(outcome.status.map(String.init) ?? "signal")")): \(detail)")
+        }
+        let token = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard !token.isEmpty else { throw JobError(.configuration, "token command \(command[0]) printed no token") }
+        return token
+    }
+
+    /// A secret by reference: a 0600 file, an environment variable, or a systemd credential.
+    func secret(_ table: ConfigTable, file: String, env: String, credential: String?, what: String) throws -> String {
+        if let path = try table.string(file) {
+            return try FilePermissions.readSecret(resolve(path), what: "\(what) file")
+        }
+        if let name = try table.string(env) {
+            guard let value = environment[name] else {
+                throw table.error(env, "the environment variable \(name) is not set")
+            }
+            return value
+        }
+        if let credential, let name = try table.string(credential) {
+            guard let directory = environment["CREDENTIALS_DIRECTORY"], !directory.isEmpty else {
+                throw table.error(credential, "$CREDENTIALS_DIRECTORY is not set: systemd credentials need LoadCredential=\(name):… in the unit")
+            }
+            return try FilePermissions.readSecret(directory + "/" + name, what: "\(what) credential")
+        }
+        let options = [file, env, credential].compactMap { $0 }.joined(separator: ", ")
+        throw table.error(nil, "the \(what) is missing: give one of \(options) (secrets are never written in configuration files)")
+    }
+
+    func resolve(_ path: String) -> String {
+        path.hasPrefix("/") ? path : baseDirectory + "/" + path
+    }
+}

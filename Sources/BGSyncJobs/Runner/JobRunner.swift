@@ -1,0 +1,206 @@
+import BGSyncReplication
+import BGSyncStore
+import Foundation
+import Logging
+import Synchronization
+
+/// One run of one job, as DESIGN §5 "A run" describes: load the job, resolve its factory, take
+/// the per-tag lock, check enabled / due / backoff, check constraints, build the configuration,
+/// record "running", pull then push under the deadline, record the outcome, run hooks.
+public struct JobRunner: Sendable {
+    /// How the run is invoked.
+    public struct Options: Sendable {
+        /// `--force`: ignore due time, backoff and constraints (not a cancellation).
+        public var force = false
+        /// `--dry-run`: report what would be transferred, write nothing.
+        public var dryRun = false
+        /// The state directory (resolved by the caller).
+        public var stateDirectory: String
+        /// The environment for credentials, exec factories and hooks.
+        public var environment: [String: String]
+        /// The probes' system root (`BGSYNC_SYSTEM_ROOT`, default `/`).
+        public var systemRoot = "/"
+        /// Set when SIGTERM/SIGINT arrived: stop at the next batch boundary.
+        public var stopRequested: @Sendable () -> Bool = { false }
+
+        /// Creates options.
+        public init(stateDirectory: String, environment: [String: String]) {
+            self.stateDirectory = stateDirectory
+            self.environment = environment
+        }
+    }
+
+    /// What a run did.
+    public struct Report: Sendable {
+        /// The job's tag (or the file when the job could not be read).
+        public var tag: String
+        /// synced, skipped, failed or interrupted.
+        public var outcome: RunOutcome
+        /// Why it was skipped, failed or interrupted.
+        public var reason: String?
+        /// Machine-readable skip code (`not_due`, `constraint`, …).
+        public var reasonCode: String?
+        /// The process exit code for this run.
+        public var exitCode: Int32
+        /// The replication's counters, when it ran.
+        public var result: SyncResult?
+        /// Constraint verdicts, when they were checked.
+        public var constraints: [ConstraintVerdict] = []
+        /// Seconds the run took.
+        public var duration: Double = 0
+        /// When the job may run next.
+        public var nextEligible: Date?
+    }
+
+    /// Options of this runner.
+    public var options: Options
+    /// Where it logs.
+    public var logger: Logger
+    /// Called with live progress (for a progress bar); already throttled to the state database.
+    public var progress: (@Sendable (ReplicationProgress) -> Void)?
+
+    /// Creates a runner.
+    public init(options: Options, logger: Logger) {
+        self.options = options
+        self.logger = logger
+    }
+
+    /// Runs the job at `path`. Never throws: every failure becomes a report with its exit code
+    /// (and, once the job is known, a record in the state database).
+    public func run(jobPath path: String) async -> Report {
+        let started = Date()
+        let job: JobFile
+        let registry: FactoryRegistry
+        do {
+            try FilePermissions.checkTrusted(path, what: "job file")
+            job = try JobFile.load(path: path)
+            registry = try FactoryRegistry.load(path: job.registry, required: job.registryExplicit)
+            try registry.validate(factory: job.factory)
+        } catch {
+            return Report(tag: path, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+        }
+        var logger = self.logger
+        logger[metadataKey: "tag"] = "\(job.tag)"
+        let state: StateDatabase
+        do {
+            state = try StateDatabase.open(directory: options.stateDirectory)
+        } catch {
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+        }
+        let pid = getpid()
+        let lock: RunLock
+        do {
+            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag) else {
+                let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
+                return skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, logger: logger)
+            }
+            lock = acquired
+        } catch {
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+        }
+        defer { lock.release() }
+
+        let record: JobRecord?
+        do {
+            record = try state.job(job.tag)
+        } catch {
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+        }
+        if case .skip(let reason) = ScheduleDecider.decide(job: record, policy: job.schedule, now: Date(), force: options.force) {
+            return skip(reason, job: job, state: state, pid: pid, started: started, logger: logger)
+        }
+        var verdicts: [ConstraintVerdict] = []
+        if !options.force {
+            let probe = SystemProbe(root: options.systemRoot, path: options.environment["PATH"])
+            let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
+            verdicts = job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
+            if let failed = verdicts.first(where: { !$0.satisfied }) {
+                var report = skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, logger: logger)
+                report.constraints = verdicts
+                return report
+            }
+        }
+
+        let runID: Int64
+        do {
+            runID = try state.beginRun(tag: job.tag, pid: pid, jobFile: path, at: started)
+        } catch {
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+        }
+        var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
+        report.constraints = verdicts
+        do {
+            let configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
+            if configuration.http.insecure {
+                logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
+            }
+            var replicator = Replicator(configuration: configuration, logger: logger)
+            replicator.dryRun = options.dryRun
+            let deadline = job.schedule.timeout.map { started.addingTimeInterval($0) }
+            let stopRequested = options.stopRequested
+            replicator.shouldStop = { stopRequested() || deadline.map { Date() >= $0 } ?? false }
+            let throttle = ProgressThrottle(interval: 1)
+            let onProgress = progress
+            replicator.progress = { update in
+                onProgress?(update)
+                if throttle.shouldWrite() {
+                    try? state.updateProgress(runID: runID, tag: job.tag, json: ProgressJSON.encode(update))
+                }
+            }
+            report.result = try await replicator.run()
+            logger.info("synced", metadata: ProgressJSON.metadata(report.result))
+        } catch let error as ReplicationError where error.kind == .interrupted {
+            report.outcome = .interrupted
+            report.reason = options.stopRequested() ? "stopped by a signal; \(error.message)" : "deadline reached; \(error.message)"
+            report.exitCode = SysExit.tempFail
+        } catch {
+            report.outcome = .failed
+            report.reason = "\(error)"
+            report.exitCode = SysExit.code(for: error)
+            logger.error("failed", metadata: ["error": "\(error)"])
+        }
+        report.duration = Date().timeIntervalSince(started)
+        do {
+            let updated = try state.finishRun(
+                runID: runID, tag: job.tag, outcome: report.outcome, reason: report.reason, error: report.outcome == .failed ? report.reason : nil,
+                exitCode: report.exitCode, resultJSON: report.result.map { ProgressJSON.result($0, dryRun: options.dryRun) },
+                policy: job.schedule, at: Date())
+            report.nextEligible = updated.nextEligible
+            try? state.pruneHistory(keepPerTag: 1000)
+        } catch {
+            logger.error("could not record the run", metadata: ["error": "\(error)"])
+            if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
+        }
+        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        return report
+    }
+
+    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, logger: Logger) -> Report {
+        logger.info("skipped", metadata: ["reason": "\(reason.description(tag: job.tag))"])
+        var report = Report(tag: job.tag, outcome: .skipped, reason: reason.description(tag: job.tag), reasonCode: reason.code, exitCode: SysExit.ok)
+        do {
+            try state.recordSkip(tag: job.tag, reason: reason, pid: pid, jobFile: job.path, at: started)
+            report.nextEligible = try state.job(job.tag).flatMap { ScheduleDecider.eligibleAt(job: $0, policy: job.schedule, now: Date()) }
+        } catch {
+            logger.error("could not record the skip", metadata: ["error": "\(error)"])
+            report.exitCode = SysExit.code(for: error)
+        }
+        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        return report
+    }
+}
+
+/// Lets one progress write through per interval.
+final class ProgressThrottle: Sendable {
+    private let last = Mutex<Date>(.distantPast)
+    let interval: Double
+    init(interval: Double) { self.interval = interval }
+    func shouldWrite() -> Bool {
+        last.withLock { last in
+            let now = Date()
+            guard now.timeIntervalSince(last) >= interval else { return false }
+            last = now
+            return true
+        }
+    }
+}

@@ -1,0 +1,99 @@
+import BGSyncReplication
+import BGSyncStore
+import Logging
+
+/// JSON shapes of live progress and of run results (state database, `--json`, hooks), with
+/// CouchDB's counter names.
+public enum ProgressJSON {
+    /// Live progress: `{"phase":"pull","docs_read":…,"docs_written":…,"bytes_received":…}`.
+    public static func encode(_ progress: ReplicationProgress) -> String {
+        var object = JSONObject()
+        object.set("phase", .string(progress.direction))
+        object.set("changes_read", .integer(progress.counters.changesRead))
+        object.set("revisions_checked", .integer(progress.counters.missingChecked))
+        object.set("missing_found", .integer(progress.counters.missingFound))
+        object.set("docs_read", .integer(progress.counters.docsRead))
+        object.set("docs_written", .integer(progress.counters.docsWritten))
+        object.set("doc_write_failures", .integer(progress.counters.docWriteFailures))
+        object.set("bytes_received", .integer(progress.bytesReceived))
+        object.set("bytes_sent", .integer(progress.bytesSent))
+        return JSONValue.object(object).serialized
+    }
+
+    /// One direction's counters.
+    public static func direction(_ result: DirectionResult) -> JSONValue {
+        var object = JSONObject()
+        object.set("docs_read", .integer(result.docsRead))
+        object.set("docs_written", .integer(result.docsWritten))
+        object.set("doc_write_failures", .integer(result.docWriteFailures))
+        object.set("missing_checked", .integer(result.missingChecked))
+        object.set("missing_found", .integer(result.missingFound))
+        object.set("start_seq", result.startSeq.value)
+        object.set("last_seq", result.lastSeq.value)
+        if !result.failures.isEmpty {
+            object.set("failures", .array(result.failures.map { failure in
+                var item = JSONObject()
+                item.set("id", .string(failure.id))
+                if let rev = failure.rev { item.set("rev", .string(rev)) }
+                item.set("error", .string(failure.error))
+                item.set("reason", .string(failure.reason))
+                return .object(item)
+            }))
+        }
+        return .object(object)
+    }
+
+    /// `{"pull":{…},"push":{…},"http_requests":N}` members for a result.
+    public static func members(_ result: SyncResult, dryRun: Bool) -> [(String, JSONValue)] {
+        var members: [(String, JSONValue)] = []
+        if dryRun { members.append(("dry_run", .bool(true))) }
+        if let pull = result.pull { members.append(("pull", direction(pull))) }
+        if let push = result.push { members.append(("push", direction(push))) }
+        members.append(("http_requests", .integer(result.httpRequests)))
+        members.append(("bytes_received", .integer(result.httpBytesReceived)))
+        members.append(("bytes_sent", .integer(result.httpBytesSent)))
+        return members
+    }
+
+    /// The result object as JSON text.
+    public static func result(_ result: SyncResult, dryRun: Bool) -> String {
+        JSONValue.object(JSONObject(members(result, dryRun: dryRun).map { (key: $0.0, value: $0.1) })).serialized
+    }
+
+    /// Log metadata for a finished run.
+    static func metadata(_ result: SyncResult?) -> Logger.Metadata {
+        guard let result else { return [:] }
+        var metadata: Logger.Metadata = ["http_requests": "\(result.httpRequests)"]
+        if let pull = result.pull { metadata["pulled"] = "\(pull.docsWritten)" }
+        if let push = result.push { metadata["pushed"] = "\(push.docsWritten)" }
+        return metadata
+    }
+}
+
+extension JobRunner.Report {
+    /// The `--json` object: `outcome`, `reason`, per direction counters, `tag`, `exit_code`.
+    public var json: JSONValue {
+        var object = JSONObject()
+        object.set("tag", .string(tag))
+        object.set("outcome", .string(outcome.rawValue))
+        if let reason { object.set("reason", .string(reason)) }
+        if let reasonCode { object.set("reason_code", .string(reasonCode)) }
+        object.set("exit_code", .integer(Int(exitCode)))
+        if let result {
+            for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
+        }
+        if !constraints.isEmpty {
+            object.set("constraints", .array(constraints.map { verdict in
+                var item = JSONObject()
+                item.set("constraint", .string(verdict.constraint))
+                item.set("satisfied", .bool(verdict.satisfied))
+                item.set("measured", .string(verdict.measured))
+                item.set("threshold", .string(verdict.threshold))
+                return .object(item)
+            }))
+        }
+        object.set("duration_seconds", .number(String(format: "%.3f", duration)))
+        if let nextEligible { object.set("next_eligible", .string(ISO8601.format(nextEligible))) }
+        return .object(object)
+    }
+}

@@ -1,0 +1,404 @@
+import Foundation
+import GRDB
+#if canImport(Glibc)
+import Glibc
+#elseif canImport(Darwin)
+import Darwin
+#endif
+
+/// The memory between stateless runs: `state.sqlite` in the state directory, with one row per
+/// job (`jobs`) and the history of runs (`runs`), skips included.
+///
+/// Several bgsync processes (runs of different jobs, `status`, `cancel`) use the file at once:
+/// it is in WAL mode, writers wait for each other (busy timeout), and every write is one short
+/// immediate transaction.
+///
+/// A run uses it like this, with the tag's ``RunLock`` held from before ``job(_:)`` until after
+/// ``finishRun(runID:tag:outcome:reason:error:exitCode:resultJSON:policy:at:)``:
+/// ```swift
+/// let record = try state.job(tag)
+/// switch ScheduleDecider.decide(job: record, policy: policy, now: Date(), force: force) {
+/// case .skip(let reason): try state.recordSkip(tag: tag, reason: reason, pid: getpid(), jobFile: path, at: Date())
+/// case .run:
+///     let id = try state.beginRun(tag: tag, pid: getpid(), jobFile: path, at: Date())
+///     // … updateProgress(runID: id, tag: tag, json: …) now and then …
+///     _ = try state.finishRun(runID: id, tag: tag, outcome: .synced, …, policy: policy, at: Date())
+///     try state.pruneHistory(keepPerTag: 1000)
+/// }
+/// ```
+///
+/// A run whose process died (SIGKILL, OOM, power loss) leaves its row marked running. Reads
+/// show such a row (its pid no longer alive) as not running, failed with reason "process died";
+/// the next ``beginRun(tag:pid:jobFile:at:)`` records it so in the history. It counts as a
+/// failure for backoff: a job that crashes its process every time is retried ever more slowly.
+public final class StateDatabase: Sendable {
+    /// The file name of the database in the state directory.
+    public static let fileName = "state.sqlite"
+    /// How long a writer waits for another process's write before failing.
+    public static let busyTimeout: TimeInterval = 10
+    /// The reason recorded for a run whose process died without recording an outcome.
+    public static let processDiedReason = "process died"
+
+    /// The path of `state.sqlite`.
+    public let path: String
+    private let queue: DatabaseQueue
+
+    private init(path: String, queue: DatabaseQueue) {
+        self.path = path
+        self.queue = queue
+    }
+
+    // MARK: Opening
+
+    /// Opens `<directory>/state.sqlite`, creating the directory (mode 0700) and the database when
+    /// missing and upgrading an older schema.
+    /// - Throws: ``StateError`` naming the file: ``StateError/Kind/notAStateDatabase`` for a
+    ///   corrupt or foreign file (left untouched: history is never silently reset), or
+    ///   ``StateError/Kind/io``.
+    public static func open(directory: String) throws -> StateDatabase {
+        try createDirectory(directory)
+        return try open(path: directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName)
+    }
+
+    /// Opens the state database of `directory` if it exists, without creating anything (for
+    /// commands that only read, such as `status`); nil when there is none yet.
+    public static func openIfPresent(directory: String) throws -> StateDatabase? {
+        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        return try open(path: path)
+    }
+
+    private static func open(path: String) throws -> StateDatabase {
+        var configuration = Configuration()
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "bgsync-state"
+        configuration.prepareDatabase { db in
+            try StateSchema.checkFormat(db, path: path)
+            try db.execute(sql: "PRAGMA journal_mode = WAL")
+            try db.execute(sql: "PRAGMA synchronous = NORMAL")
+        }
+        do {
+            let queue = try DatabaseQueue(path: path, configuration: configuration)
+            try queue.writeWithoutTransaction { db in try StateSchema.migrate(db, path: path) }
+            return StateDatabase(path: path, queue: queue)
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw wrapping(error, path: path)
+        }
+    }
+
+    /// `mkdir -p` with mode 0700 for the directories it creates; existing ones are left as they are.
+    static func createDirectory(_ directory: String) throws {
+        var isDirectory: ObjCBool = false
+        if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
+            guard isDirectory.boolValue else {
+                throw StateError(.io, "\(directory): not a directory (the state directory must be one)", path: directory)
+            }
+            return
+        }
+        let parent = (directory as NSString).deletingLastPathComponent
+        if !parent.isEmpty && parent != directory && parent != "/" && parent != "." {
+            try createDirectory(parent)
+        }
+        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
+            let reason = String(cString: strerror(errno))
+            throw StateError(.io, "\(directory): cannot create the state directory: \(reason)", path: directory)
+        }
+    }
+
+    // MARK: Reading
+
+    /// The record of `tag`, nil when the job never ran (and was never cancelled).
+    public func job(_ tag: String) throws -> JobRecord? {
+        try read { db in
+            try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE tag = ?", arguments: [tag]).map { Self.presented(Self.jobRecord($0)) }
+        }
+    }
+
+    /// Every job's record, by tag.
+    public func jobs() throws -> [JobRecord] {
+        try read { db in
+            try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY tag").map { Self.presented(Self.jobRecord($0)) }
+        }
+    }
+
+    /// Runs, newest first: all jobs' when `tag` is nil. A run whose process died shows as failed
+    /// with reason "process died".
+    public func history(tag: String?, limit: Int) throws -> [RunRecord] {
+        try read { db in
+            let rows: [Row]
+            if let tag {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM runs WHERE tag = ? ORDER BY id DESC LIMIT ?", arguments: [tag, max(limit, 0)])
+            } else {
+                rows = try Row.fetchAll(db, sql: "SELECT * FROM runs ORDER BY id DESC LIMIT ?", arguments: [max(limit, 0)])
+            }
+            return rows.map { row in
+                var run = Self.runRecord(row)
+                if run.outcome == nil && !Self.isAlive(pid: run.pid) {
+                    run.outcome = .failed
+                    run.reason = Self.processDiedReason
+                }
+                return run
+            }
+        }
+    }
+
+    // MARK: Runs
+
+    /// Records that `pid` starts running the job now, and returns the new run's id. Call it with
+    /// the tag's ``RunLock`` held: a run still marked running is then certainly abandoned, and is
+    /// recorded as failed ("process died", one more consecutive failure).
+    public func beginRun(tag: String, pid: Int32, jobFile: String?, at: Date) throws -> Int64 {
+        try JobTag.validate(tag)
+        return try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO jobs (tag) VALUES (?)", arguments: [tag])
+            try Self.recordAbandonedRun(db, tag: tag)
+            try db.execute(sql: "INSERT INTO runs (tag, started_at, pid) VALUES (?, ?, ?)",
+                           arguments: [tag, at.timeIntervalSince1970, pid])
+            let id = db.lastInsertedRowID
+            try db.execute(sql: """
+                UPDATE jobs SET running_run_id = ?, running_pid = ?, running_since = ?, progress = NULL,
+                                job_file = coalesce(?, job_file)
+                WHERE tag = ?
+                """, arguments: [id, pid, at.timeIntervalSince1970, jobFile, tag])
+            return id
+        }
+    }
+
+    /// Replaces the live progress of the running run (JSON text). Cheap, but a write: the caller
+    /// throttles (say once a second). Ignored when `runID` is no longer the job's running run.
+    public func updateProgress(runID: Int64, tag: String, json: String) throws {
+        try write { db in
+            try db.execute(sql: "UPDATE jobs SET progress = ? WHERE tag = ? AND running_run_id = ?", arguments: [json, tag, runID])
+        }
+    }
+
+    /// Records how the run ended and returns the job's updated record.
+    ///
+    /// `synced` sets the last success to `at` and resets the failures; `failed` and
+    /// `interrupted` add one failure (the backoff counts from `at`); `skipped` changes neither.
+    /// The next eligible time comes from ``ScheduleDecider/nextEligible(after:consecutiveFailures:policy:now:lastSuccess:)``.
+    /// - Throws: ``StateError/Kind/unknownRun`` when `runID` is not a run of `tag`.
+    @discardableResult
+    public func finishRun(runID: Int64, tag: String, outcome: RunOutcome, reason: String?, error: String?, exitCode: Int32,
+                          resultJSON: String?, policy: SchedulePolicy, at: Date) throws -> JobRecord {
+        try write { db in
+            guard let startedAt = try Double.fetchOne(db, sql: "SELECT started_at FROM runs WHERE id = ? AND tag = ?", arguments: [runID, tag]),
+                  let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE tag = ?", arguments: [tag]) else {
+                throw StateError(.unknownRun, "\(self.path): no run \(runID) of job \"\(tag)\" to finish", path: self.path)
+            }
+            try db.execute(sql: """
+                UPDATE runs SET finished_at = ?, outcome = ?, reason = ?, error = ?, exit_code = ?, result = ?
+                WHERE id = ?
+                """, arguments: [at.timeIntervalSince1970, outcome.rawValue, reason, error, exitCode, resultJSON, runID])
+
+            var job = Self.jobRecord(row)
+            job.lastRun = Date(timeIntervalSince1970: startedAt)
+            job.lastOutcome = outcome
+            job.lastReason = reason
+            switch outcome {
+            case .synced:
+                job.lastSuccess = at
+                job.consecutiveFailures = 0
+            case .failed, .interrupted:
+                job.consecutiveFailures += 1
+                job.lastFailure = at
+            case .skipped:
+                break
+            }
+            if outcome != .skipped {
+                job.nextEligible = ScheduleDecider.nextEligible(after: outcome, consecutiveFailures: job.consecutiveFailures,
+                                                                policy: policy, now: at, lastSuccess: job.lastSuccess)
+            }
+            let runningRunID = try Int64.fetchOne(db, sql: "SELECT running_run_id FROM jobs WHERE tag = ?", arguments: [tag])
+            if runningRunID == nil || runningRunID == runID {
+                job.runningPID = nil
+                job.runningSince = nil
+                job.progress = nil
+                try db.execute(sql: "UPDATE jobs SET running_run_id = NULL, running_pid = NULL, running_since = NULL, progress = NULL WHERE tag = ?",
+                               arguments: [tag])
+            }
+            try Self.saveOutcome(db, job)
+            return job
+        }
+    }
+
+    /// Records a run that did nothing: a history row (outcome `skipped`, the reason) and the
+    /// job's last run, outcome and reason. Backoff, failures and last success stay as they were,
+    /// and so does a running run (an "already running" skip is recorded beside it).
+    public func recordSkip(tag: String, reason: SkipReason, pid: Int32, jobFile: String?, at: Date) throws {
+        try JobTag.validate(tag)
+        let text = reason.description(tag: tag)
+        try write { db in
+            try db.execute(sql: "INSERT OR IGNORE INTO jobs (tag) VALUES (?)", arguments: [tag])
+            try db.execute(sql: """
+                INSERT INTO runs (tag, started_at, finished_at, outcome, reason, exit_code, pid)
+                VALUES (?, ?, ?, 'skipped', ?, 0, ?)
+                """, arguments: [tag, at.timeIntervalSince1970, at.timeIntervalSince1970, text, pid])
+            try db.execute(sql: """
+                UPDATE jobs SET last_run = ?, last_outcome = 'skipped', last_reason = ?, job_file = coalesce(?, job_file)
+                WHERE tag = ?
+                """, arguments: [at.timeIntervalSince1970, text, jobFile, tag])
+        }
+    }
+
+    /// `bgsync cancel TAG` (false) and `bgsync resume TAG` (true). A job not seen yet gets a
+    /// record, so that cancelling it before its first run works. Backoff is kept on resume.
+    public func setEnabled(_ tag: String, _ enabled: Bool) throws {
+        try JobTag.validate(tag)
+        try write { db in
+            try db.execute(sql: "INSERT INTO jobs (tag, enabled) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET enabled = excluded.enabled",
+                           arguments: [tag, enabled])
+        }
+    }
+
+    /// Deletes all but the newest `keepPerTag` runs of each job (never a running run). Call it
+    /// after finishing a run, e.g. with 1000 (about ten days of skips from a 15-minute timer).
+    public func pruneHistory(keepPerTag: Int) throws {
+        try write { db in
+            try db.execute(sql: """
+                DELETE FROM runs
+                WHERE id IN (SELECT id FROM (SELECT id, row_number() OVER (PARTITION BY tag ORDER BY id DESC) AS n FROM runs) WHERE n > ?)
+                  AND id NOT IN (SELECT running_run_id FROM jobs WHERE running_run_id IS NOT NULL)
+                """, arguments: [max(keepPerTag, 0)])
+        }
+    }
+
+    // MARK: Processes
+
+    /// Whether a process with this pid exists (`kill(pid, 0)`; a process of another user counts).
+    /// Pids are reused, so a dead run may look alive until its pid is reused no more; the run
+    /// lock, not this, is what keeps two runs apart.
+    public static func isAlive(pid: Int32) -> Bool {
+        guard pid > 0 else { return false }
+        if kill(pid, 0) == 0 { return true }
+        return errno == EPERM
+    }
+
+    /// Whether a process with this pid exists; see ``isAlive(pid:)-swift.type.method``.
+    public func isAlive(pid: Int32) -> Bool { Self.isAlive(pid: pid) }
+
+    // MARK: Rows
+
+    private static func date(_ row: Row, _ column: String) -> Date? {
+        (row[column] as Double?).map { Date(timeIntervalSince1970: $0) }
+    }
+
+    private static func jobRecord(_ row: Row) -> JobRecord {
+        JobRecord(
+            tag: row["tag"], enabled: row["enabled"], lastRun: date(row, "last_run"),
+            lastOutcome: (row["last_outcome"] as String?).flatMap(RunOutcome.init(rawValue:)), lastReason: row["last_reason"],
+            lastSuccess: date(row, "last_success"), lastFailure: date(row, "last_failure"),
+            consecutiveFailures: row["consecutive_failures"], nextEligible: date(row, "next_eligible"),
+            runningPID: row["running_pid"], runningSince: date(row, "running_since"), progress: row["progress"],
+            jobFile: row["job_file"])
+    }
+
+    private static func runRecord(_ row: Row) -> RunRecord {
+        RunRecord(
+            id: row["id"], tag: row["tag"], startedAt: date(row, "started_at") ?? Date(timeIntervalSince1970: 0),
+            finishedAt: date(row, "finished_at"), outcome: (row["outcome"] as String?).flatMap(RunOutcome.init(rawValue:)),
+            reason: row["reason"], error: row["error"], exitCode: row["exit_code"], result: row["result"], pid: row["pid"])
+    }
+
+    /// The record as the next run will see it after recording an abandoned run.
+    private static func abandoned(_ job: JobRecord) -> JobRecord {
+        var job = job
+        job.lastRun = job.runningSince ?? job.lastRun
+        job.lastOutcome = .failed
+        job.lastReason = processDiedReason
+        job.consecutiveFailures += 1
+        job.lastFailure = job.runningSince ?? job.lastFailure
+        job.nextEligible = nil  // unknown without the policy; ScheduleDecider computes it
+        job.runningPID = nil
+        job.runningSince = nil
+        job.progress = nil
+        return job
+    }
+
+    /// A record whose runner died is shown as not running, its run failed.
+    private static func presented(_ job: JobRecord) -> JobRecord {
+        guard let pid = job.runningPID, !isAlive(pid: pid) else { return job }
+        return abandoned(job)
+    }
+
+    private static func recordAbandonedRun(_ db: Database, tag: String) throws {
+        guard let row = try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE tag = ?", arguments: [tag]),
+              let runID = row["running_run_id"] as Int64? else { return }
+        let job = jobRecord(row)
+        let pid = job.runningPID.map { "process \($0)" } ?? "the process"
+        try db.execute(sql: """
+            UPDATE runs SET outcome = 'failed', reason = ?, error = ?
+            WHERE id = ? AND outcome IS NULL
+            """, arguments: [processDiedReason, "\(pid) ended without recording an outcome (killed, crashed, or the machine stopped)", runID])
+        try saveOutcome(db, abandoned(job))
+        try db.execute(sql: "UPDATE jobs SET running_run_id = NULL, running_pid = NULL, running_since = NULL, progress = NULL WHERE tag = ?",
+                       arguments: [tag])
+    }
+
+    private static func saveOutcome(_ db: Database, _ job: JobRecord) throws {
+        try db.execute(sql: """
+            UPDATE jobs SET last_run = ?, last_outcome = ?, last_reason = ?, last_success = ?, last_failure = ?,
+                            consecutive_failures = ?, next_eligible = ?
+            WHERE tag = ?
+            """, arguments: [job.lastRun?.timeIntervalSince1970, job.lastOutcome?.rawValue, job.lastReason,
+                             job.lastSuccess?.timeIntervalSince1970, job.lastFailure?.timeIntervalSince1970,
+                             job.consecutiveFailures, job.nextEligible?.timeIntervalSince1970, job.tag])
+    }
+
+    // MARK: Transactions
+
+    private func read<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.read { db in try body(db) }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw Self.wrapping(error, path: path)
+        }
+    }
+
+    @discardableResult
+    private func write<T>(_ body: (Database) throws -> T) throws -> T {
+        do {
+            return try queue.writeWithoutTransaction { db in
+                var result: T?
+                try db.inTransaction(.immediate) {
+                    result = try body(db)
+                    return .commit
+                }
+                guard let result else { throw StateError(.io, "\(path): transaction produced no result", path: path) }
+                return result
+            }
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw Self.wrapping(error, path: path)
+        }
+    }
+
+    /// Maps an SQLite failure to a state error that names the file.
+    static func wrapping(_ error: any Error, path: String) -> StateError {
+        guard let error = error as? DatabaseError else {
+            return StateError(.io, "\(path): \(error)", path: path)
+        }
+        let sqlite = error.message ?? "SQLite error \(error.resultCode.rawValue)"
+        switch error.resultCode {
+        case .SQLITE_NOTADB, .SQLITE_CORRUPT:
+            return StateError(.notAStateDatabase, "\(path): not a bgsync state database, or corrupt (SQLite says: \(sqlite)); it was left as it is — move it away to start a new history", path: path)
+        case .SQLITE_FULL:
+            return StateError(.io, "\(path): disk full (SQLite: \(sqlite))", path: path)
+        case .SQLITE_BUSY:
+            return StateError(.io, "\(path): busy: another process kept the state database locked for more than \(Int(busyTimeout))s", path: path)
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
+            return StateError(.io, "\(path): cannot write the state database (SQLite: \(sqlite)); check its owner and permissions", path: path)
+        case .SQLITE_CANTOPEN:
+            return StateError(.io, "\(path): cannot open the state database (SQLite: \(sqlite)); check that the directory exists and is writable", path: path)
+        case .SQLITE_CONSTRAINT:
+            return StateError(.io, "\(path): rejected a value (SQLite: \(sqlite)); progress and results must be JSON text", path: path)
+        default:
+            return StateError(.io, "\(path): \(sqlite)", path: path)
+        }
+    }
+}

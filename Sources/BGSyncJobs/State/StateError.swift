@@ -1,0 +1,33 @@
+/// A problem with the state database, a lock file or a tag; the message names the file at fault.
+/// Exit 74 (local I/O) for all kinds but ``Kind/invalidTag``, which is a configuration error (78)
+/// when it comes from a job file and a usage error (64) from the command line.
+public struct StateError: Error, Sendable, CustomStringConvertible {
+    /// The kind of problem.
+    public enum Kind: String, Sendable {
+        /// The file is not a bgsync state database (corrupt, foreign, or from a newer bgsync).
+        /// It is left untouched: history is never silently reset.
+        case notAStateDatabase
+        /// The file or directory cannot be created, read or written.
+        case io
+        /// A tag that cannot name a lock file.
+        case invalidTag
+        /// A run id that the database does not know.
+        case unknownRun
+    }
+
+    /// The kind of problem.
+    public let kind: Kind
+    /// The whole message, starting with the path of the file at fault (if any).
+    public let message: String
+    /// The file at fault, if any.
+    public let path: String?
+
+    /// Creates an error.
+    public init(_ kind: Kind, _ message: String, path: String? = nil) {
+        self.kind = kind
+        self.message = message
+        self.path = path
+    }
+
+    public var description: String { message }
+}

@@ -1,0 +1,86 @@
+import GRDB
+
+/// The schema of `state.sqlite`, numbered by `PRAGMA user_version` and stamped with its own
+/// `application_id` (`"BGST"`), so that a foreign or corrupt file is recognised and never
+/// modified.
+///
+/// Times are REAL seconds since 1970 (UTC): `datetime(last_success, 'unixepoch')` in the
+/// `sqlite3` shell shows them.
+enum StateSchema {
+    static let applicationID: Int32 = 0x4247_5354
+
+    static var currentVersion: Int { migrations.count }
+
+    /// `migrations[i]` upgrades a state database from version `i` to `i + 1`.
+    static let migrations: [String] = [version1]
+
+    static let version1 = #"""
+    CREATE TABLE jobs (
+        tag                   TEXT PRIMARY KEY NOT NULL,
+        enabled               INTEGER NOT NULL DEFAULT 1,
+        last_run              REAL,
+        last_outcome          TEXT CHECK (last_outcome IN ('synced', 'skipped', 'failed', 'interrupted')),
+        last_reason           TEXT,
+        last_success          REAL,
+        last_failure          REAL,
+        consecutive_failures  INTEGER NOT NULL DEFAULT 0,
+        next_eligible         REAL,
+        running_run_id        INTEGER,
+        running_pid           INTEGER,
+        running_since         REAL,
+        progress              TEXT CHECK (progress IS NULL OR json_valid(progress)),
+        job_file              TEXT
+    ) WITHOUT ROWID;
+
+    CREATE TABLE runs (
+        id           INTEGER PRIMARY KEY AUTOINCREMENT,
+        tag          TEXT NOT NULL,
+        started_at   REAL NOT NULL,
+        finished_at  REAL,
+        outcome      TEXT CHECK (outcome IN ('synced', 'skipped', 'failed', 'interrupted')),
+        reason       TEXT,
+        error        TEXT,
+        exit_code    INTEGER,
+        result       TEXT CHECK (result IS NULL OR json_valid(result)),
+        pid          INTEGER NOT NULL
+    );
+    CREATE INDEX runs_by_tag ON runs (tag, id);
+    """#
+
+    /// Refuses a file that is not (and cannot become) a bgsync state database, before anything
+    /// is written to it.
+    static func checkFormat(_ db: Database, path: String) throws {
+        let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
+        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        if applicationID == Self.applicationID {
+            if version > currentVersion {
+                throw StateError(.notAStateDatabase, "\(path): written by a newer bgsync (state schema version \(version); this bgsync knows up to \(currentVersion)); upgrade bgsync", path: path)
+            }
+            return
+        }
+        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        if applicationID != 0 || objects > 0 {
+            throw StateError(.notAStateDatabase, "\(path): an SQLite database that is not a bgsync state database (application_id \(applicationID), \(objects) schema objects); refusing to touch it — move it away or choose another --state-dir", path: path)
+        }
+    }
+
+    /// Applies the missing migrations, each in its own immediate transaction.
+    static func migrate(_ db: Database, path: String) throws {
+        while true {
+            var done = false
+            try db.inTransaction(.immediate) {
+                try checkFormat(db, path: path)  // another process may have migrated meanwhile
+                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+                guard version < currentVersion else {
+                    done = true
+                    return .commit
+                }
+                try db.execute(sql: migrations[version])
+                try db.execute(sql: "PRAGMA user_version = \(version + 1)")
+                try db.execute(sql: "PRAGMA application_id = \(applicationID)")
+                return .commit
+            }
+            if done { return }
+        }
+    }
+}

@@ -1,0 +1,3 @@
+import BGSyncCLI
+
+await BGSyncCLI.main()

@@ -1,0 +1,115 @@
+import BGSyncJobs
+import Foundation
+import Testing
+#if canImport(Glibc)
+import Glibc
+#endif
+
+@Suite("Run lock")
+struct StateRunLockTests {
+    @Test("a held lock cannot be taken again, even by another descriptor in the same process")
+    func exclusive() throws {
+        try withStateTemporaryDirectory { tmp in
+            let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
+            #expect(lock.path == tmp + "/locks/notes.lock" && lock.isHeld)
+            // flock belongs to the open file description: a second open() of the file is refused.
+            #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") == nil)
+            // Other tags are independent.
+            let other = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "other"))
+            other.release()
+            lock.release()
+            #expect(!lock.isHeld)
+            lock.release()  // twice is harmless
+            let again = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
+            #expect(again.isHeld)
+            // The lock file stays (it is never deleted).
+            again.release()
+            #expect(FileManager.default.fileExists(atPath: tmp + "/locks/notes.lock"))
+            let mode = try FileManager.default.attributesOfItem(atPath: tmp + "/locks")[.posixPermissions] as? Int
+            #expect(mode.map { $0 & 0o077 } == 0)
+        }
+    }
+
+    @Test("deinit releases")
+    func deinitReleases() throws {
+        try withStateTemporaryDirectory { tmp in
+            do {
+                let lock = try RunLock.acquire(stateDirectory: tmp, tag: "notes")
+                #expect(lock != nil)
+                #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") == nil)
+            }
+            #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil)
+        }
+    }
+
+    @Test("the holder's pid while held; none after release or when the writer died")
+    func holderPID() throws {
+        try withStateTemporaryDirectory { tmp in
+            #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == nil)
+            let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
+            #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == getpid())
+            lock.release()
+            #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == nil)
+            #expect(RunLock.holderPID(stateDirectory: tmp, tag: "../x") == nil)
+            // A pid left behind by a killed holder is not reported.
+            let dead = try StateTestProcess.deadPID()
+            try "\(dead)\n".write(toFile: tmp + "/locks/notes.lock", atomically: false, encoding: .utf8)
+            #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == nil)
+            #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil)
+        }
+    }
+
+    @Test("invalid tags are refused before any file is made")
+    func invalidTag() throws {
+        try withStateTemporaryDirectory { tmp in
+            for tag in ["", "../escape", "a/b", ".x"] {
+                let error = #expect(throws: StateError.self) { _ = try RunLock.acquire(stateDirectory: tmp, tag: tag) }
+                #expect(error?.kind == .invalidTag)
+            }
+            let listing = try FileManager.default.contentsOfDirectory(atPath: tmp)
+            #expect(listing.isEmpty)
+        }
+    }
+
+    @Test("a lock held by another process excludes; its death frees the lock")
+    func otherProcess() throws {
+        guard StateTestProcess.which("flock") != nil, let sh = StateTestProcess.which("sh") else { return }
+        try withStateTemporaryDirectory { tmp in
+            // Create the file and the directory as a run would, then let a child hold the lock.
+            try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes")).release()
+            // One process holding the lock: the shell opens the file, flock(1) locks that open file
+            // description, and the shell becomes `sleep`, keeping it.
+            let script = #"exec 9>>"$1" && flock --exclusive 9 && exec sleep 30"#
+            let child = try StateTestProcess.start(sh, ["-c", script, "sh", tmp + "/locks/notes.lock"])
+            defer {
+                if child.isRunning { kill(child.processIdentifier, SIGKILL) }
+                child.waitUntilExit()
+            }
+            let held = try StateTestProcess.eventually {
+                guard let lock = try RunLock.acquire(stateDirectory: tmp, tag: "notes") else { return true }
+                lock.release()
+                return false
+            }
+            #expect(held)
+            kill(child.processIdentifier, SIGKILL)
+            child.waitUntilExit()
+            let freed = try StateTestProcess.eventually { try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil }
+            #expect(freed)
+        }
+    }
+
+    @Test("programs started by the holder do not inherit the lock")
+    func closeOnExec() throws {
+        guard let sleep = StateTestProcess.which("sleep") else { return }
+        try withStateTemporaryDirectory { tmp in
+            let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
+            let child = try StateTestProcess.start(sleep, ["30"])
+            defer {
+                kill(child.processIdentifier, SIGKILL)
+                child.waitUntilExit()
+            }
+            lock.release()
+            #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil)
+        }
+    }
+}

@@ -1,0 +1,134 @@
+import BGSyncStore
+import Foundation
+import Testing
+
+/// A directory with a registry, job files, a state directory and a fake system root, for
+/// running the real `bgsync` binary against them. Removed by `remove()`.
+struct JobSandbox {
+    let root: String
+    var state: String { root + "/state" }
+    var system: String { root + "/system" }
+    var bin: String { root + "/bin" }
+
+    init() throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-jobs-\(UUID().uuidString)").path
+        for directory in [root, root + "/state", root + "/system/sys/class/power_supply", root + "/system/proc/net", root + "/bin", root + "/data"] {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        }
+        try write("system/proc/net/route", """
+            Iface\tDestination\tGateway \tFlags\tRefCnt\tUse\tMetric\tMask\t\tMTU\tWindow\tIRTT
+            eth0\t00000000\t0102A8C0\t0003\t0\t0\t100\t00000000\t0\t0\t0
+            """)
+        try mains(online: true)
+    }
+
+    func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Writes a file (mode 0644 unless given).
+    @discardableResult
+    func write(_ relative: String, _ text: String, mode: Int = 0o644) throws -> String {
+        let path = root + "/" + relative
+        try FileManager.default.createDirectory(atPath: (path as NSString).deletingLastPathComponent, withIntermediateDirectories: true)
+        try Data(text.utf8).write(to: URL(fileURLWithPath: path))
+        try FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        return path
+    }
+
+    func mains(online: Bool) throws {
+        try write("system/sys/class/power_supply/AC/type", "Mains\n")
+        try write("system/sys/class/power_supply/AC/online", online ? "1\n" : "0\n")
+    }
+
+    func battery(percent: Int, status: String) throws {
+        try write("system/sys/class/power_supply/BAT0/type", "Battery\n")
+        try write("system/sys/class/power_supply/BAT0/capacity", "\(percent)\n")
+        try write("system/sys/class/power_supply/BAT0/status", status + "\n")
+    }
+
+    /// A fake `nmcli` answering GENERAL.METERED.
+    func nmcli(metered: String) throws {
+        try write("bin/nmcli", "#!/bin/sh\necho 'GENERAL.METERED:\(metered)'\n", mode: 0o755)
+    }
+
+    /// A registry with one declarative factory `main` (extra TOML lines appended to it).
+    @discardableResult
+    func registry(remote: String, extra: String = "") throws -> String {
+        try write("registry.toml", """
+            [factories.main]
+            database = "data/local.sqlite"
+            remote = "\(remote)"
+            \(extra)
+            """)
+    }
+
+    /// A job file `NAME.toml` using factory `main`.
+    @discardableResult
+    func job(_ name: String = "job", body: String = "") throws -> String {
+        try write("\(name).toml", "factory = \"main\"\n" + body)
+    }
+
+    var localStore: String { root + "/data/local.sqlite" }
+
+    /// The environment for the child: a fake system root, the sandbox's bin first on PATH.
+    var environment: [String: String] {
+        ["PATH": bin + ":/usr/bin:/bin", "BGSYNC_SYSTEM_ROOT": system, "HOME": root, "LANG": "C.UTF-8"]
+    }
+
+    /// Runs `bgsync ARGUMENTS --state-dir STATE` with the sandbox's environment.
+    func bgsync(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) async throws -> DBCommandTests.Run {
+        let process = try start(arguments, stateDir: stateDir, extraEnvironment: extraEnvironment)
+        return try await process.finish()
+    }
+
+    /// Starts `bgsync` without waiting for it.
+    func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) throws -> RunningBGSync {
+        let binary = try #require(DBCommandTests.binary, "the bgsync executable was not found; build it first")
+        var environment = self.environment
+        for (key, value) in extraEnvironment { environment[key] = value }
+        return try RunningBGSync(binary: binary, arguments: arguments + (stateDir ? ["--state-dir", state] : []), environment: environment)
+    }
+
+    /// `status --json` parsed.
+    func status() async throws -> [JSONValue] {
+        let run = try await bgsync(["status", "--json"])
+        return try JSONValue.parse(run.stdout).arrayValue ?? []
+    }
+}
+
+/// A `bgsync` child process with its output going to files.
+final class RunningBGSync {
+    let process = Process()
+    let scratch: URL
+
+    init(binary: String, arguments: [String], environment: [String: String]) throws {
+        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-run-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
+        for name in ["stdout", "stderr"] { FileManager.default.createFile(atPath: scratch.appendingPathComponent(name).path, contents: nil) }
+        process.executableURL = URL(fileURLWithPath: binary)
+        process.arguments = arguments
+        process.environment = environment
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = try FileHandle(forWritingTo: scratch.appendingPathComponent("stdout"))
+        process.standardError = try FileHandle(forWritingTo: scratch.appendingPathComponent("stderr"))
+        try process.run()
+    }
+
+    var pid: Int32 { process.processIdentifier }
+
+    /// Waits for the child without blocking a thread of the concurrency pool (the fixture
+    /// server in this process needs those threads to answer the child).
+    func finish() async throws -> DBCommandTests.Run {
+        let process = self.process
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            DispatchQueue.global().async {
+                process.waitUntilExit()
+                continuation.resume()
+            }
+        }
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        return DBCommandTests.Run(
+            status: process.terminationStatus,
+            stdout: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stdout")), as: UTF8.self),
+            stderr: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stderr")), as: UTF8.self))
+    }
+}

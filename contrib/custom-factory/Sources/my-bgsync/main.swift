@@ -1,0 +1,3 @@
+import BGSync
+
+await BGSyncCLI.main(factories: [GreetingsFactory()])
