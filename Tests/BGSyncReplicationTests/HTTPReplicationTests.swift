@@ -204,4 +204,35 @@ struct HTTPReplicationTests {
             #expect(try snapshot(local) == snapshot(remote))
         }
     }
+
+    @Test("403 stops the run with a permission error naming the request")
+    func forbiddenDatabase() async throws {
+        try await withServer { server, remote, dir in
+            try remote.put("r", "{}")
+            server.inject(.status(403, body: #"{"error":"forbidden","reason":"You are not allowed to access this db."}"#,
+                                  path: .suffix("/_changes"), times: 100))
+            await #expect {
+                _ = try await sync(dir + "/l.sqlite", server.url("db"), direction: .pull)
+            } throws: { error in
+                guard let error = error as? ReplicationError else { return false }
+                return error.kind == .unauthorized && error.message.contains("_changes") && error.message.contains("not allowed")
+            }
+        }
+    }
+
+    @Test("a response slower than the request timeout is retried and the run converges")
+    func slowResponse() async throws {
+        try await withServer { server, remote, dir in
+            for i in 0..<3 { try remote.put("r\(i)", "{}") }
+            server.inject(.delay(seconds: 2, path: .suffix("/_revs_diff")))
+            var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
+            configuration.http.requestTimeout = 0.5
+            configuration.http.initialRetryDelay = 0.01
+            let result = try await Replicator(configuration: configuration).run()
+            #expect(result.pull?.docsWritten == 3)
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
 }
+

@@ -1,0 +1,44 @@
+import BGSyncStore
+import BGSyncTestSupport
+import Foundation
+import Testing
+
+/// `bgsync sync LOCAL REMOTE`, run as a process against the fixture server (in the serialized
+/// "bgsync run" suite, for the same reason).
+extension RunCommandTests {
+    @Test("sync pulls and pushes with --user and --password-file, prints the JSON contract, never the password")
+    func syncWithPasswordFile() async throws {
+        let sandbox = try JobSandbox()
+        defer { sandbox.remove() }
+        var configuration = FixtureServer.Configuration()
+        configuration.users = ["alice": "s3cret-pw"]
+        let server = try await FixtureServer.start(configuration)
+        do {
+            let remote = try server.createDatabase("db")
+            try remote.write { _ = try $0.put(id: "remote-doc", json: #"{"n":1.0}"#) }
+            let local = sandbox.root + "/data/l.sqlite"
+            try DocumentStore.open(at: local).write { _ = try $0.put(id: "local-doc", json: "{}") }
+            let passwordFile = try sandbox.write("pw", "s3cret-pw\n", mode: 0o600)
+            let run = try await sandbox.bgsync(["sync", local, server.url("db"), "--user", "alice", "--password-file", passwordFile, "--json"], stateDir: false)
+            #expect(run.status == 0, "\(run.stderr)")
+            let result = try JSONValue.parse(run.stdout)
+            #expect(result["outcome"]?.stringValue == "synced")
+            #expect(result["pull"]?["docs_written"]?.intValue == 1)
+            #expect(result["push"]?["docs_written"]?.intValue == 1)
+            #expect(result["pull"]?["start_seq"] != nil && result["pull"]?["last_seq"] != nil)
+            #expect(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"))
+            #expect(try remote.read { try $0.document("local-doc") }.contains("local-doc"))
+
+            let wrong = try sandbox.write("bad-pw", "nope\n", mode: 0o600)
+            let refused = try await sandbox.bgsync(["sync", local, server.url("db"), "--user", "alice", "--password-file", wrong], stateDir: false)
+            #expect(refused.status == 77)
+            let missing = try await sandbox.bgsync(["sync", local, server.url("nope"), "--user", "alice", "--password-file", passwordFile], stateDir: false)
+            #expect(missing.status == 69)
+            #expect(missing.stderr.contains("nope"))
+            await server.stop()
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+}
