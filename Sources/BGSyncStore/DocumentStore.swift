@@ -65,7 +65,13 @@ public final class DocumentStore: Sendable {
         }
         let queue: DatabaseQueue
         do {
-            queue = try DatabaseQueue(path: path, configuration: configuration)
+            queue = try retryingWhileBusy {
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                if !readOnly {
+                    try queue.writeWithoutTransaction { db in try SchemaMigrator.migrate(db, path: path) }
+                }
+                return queue
+            }
         } catch let error as StoreError {
             throw error
         } catch {
@@ -74,14 +80,6 @@ public final class DocumentStore: Sendable {
         let store = DocumentStore(path: path, queue: queue)
         if readOnly {
             try store.read { tx in try SchemaMigrator.requireCurrent(tx.db, path: path) }
-        } else {
-            do {
-                try queue.writeWithoutTransaction { db in try SchemaMigrator.migrate(db, path: path) }
-            } catch let error as StoreError {
-                throw error
-            } catch {
-                throw StoreError.wrapping(error, path: path)
-            }
         }
         return store
     }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import BGSyncJobs
 import BGSyncReplication
 import BGSyncStore
 import Foundation
@@ -93,33 +94,11 @@ enum SyncReport {
         var object = JSONObject()
         object.set("outcome", .string(outcome))
         if let reason { object.set("reason", .string(reason)) }
-        if let pull = result?.pull { object.set("pull", direction(pull)) }
-        if let push = result?.push { object.set("push", direction(push)) }
-        if let result { object.set("http_requests", .integer(result.httpRequests)) }
+        if let result {
+            for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
+        }
         if let seconds { object.set("duration_seconds", .number(String(format: "%.3f", seconds))) }
         return JSONValue.object(object).serialized
-    }
-
-    static func direction(_ result: DirectionResult) -> JSONValue {
-        var object = JSONObject()
-        object.set("docs_read", .integer(result.docsRead))
-        object.set("docs_written", .integer(result.docsWritten))
-        object.set("doc_write_failures", .integer(result.docWriteFailures))
-        object.set("missing_checked", .integer(result.missingChecked))
-        object.set("missing_found", .integer(result.missingFound))
-        object.set("start_seq", result.startSeq.value)
-        object.set("last_seq", result.lastSeq.value)
-        if !result.failures.isEmpty {
-            object.set("failures", .array(result.failures.map { failure in
-                var item = JSONObject()
-                item.set("id", .string(failure.id))
-                if let rev = failure.rev { item.set("rev", .string(rev)) }
-                item.set("error", .string(failure.error))
-                item.set("reason", .string(failure.reason))
-                return .object(item)
-            }))
-        }
-        return .object(object)
     }
 
     static func text(_ result: SyncResult, seconds: Double) -> String {

@@ -35,6 +35,5 @@ struct LogOptions: ParsableArguments {
 
 /// Exits with a sysexits code after printing the error.
 func fail(_ error: any Error) -> ExitCode {
-    Console.error("\(error)")
-    return ExitCode(SysExit.code(for: error))
+    report(error)
 }

@@ -1,3 +1,4 @@
+import BGSyncStore
 import Foundation
 import GRDB
 #if canImport(Glibc)
@@ -78,8 +79,13 @@ public final class StateDatabase: Sendable {
             try db.execute(sql: "PRAGMA synchronous = NORMAL")
         }
         do {
-            let queue = try DatabaseQueue(path: path, configuration: configuration)
-            try queue.writeWithoutTransaction { db in try StateSchema.migrate(db, path: path) }
+            // Two processes creating the file at once can see SQLITE_BUSY while one of them
+            // switches it to WAL, before any busy handler applies: try again shortly.
+            let queue = try retryingWhileBusy {
+                let queue = try DatabaseQueue(path: path, configuration: configuration)
+                try queue.writeWithoutTransaction { db in try StateSchema.migrate(db, path: path) }
+                return queue
+            }
             return StateDatabase(path: path, queue: queue)
         } catch let error as StateError {
             throw error

@@ -1,3 +1,4 @@
+import BGSyncStore
 import GRDB
 
 /// The schema of `state.sqlite`, numbered by `PRAGMA user_version` and stamped with its own
@@ -50,15 +51,16 @@ enum StateSchema {
     /// Refuses a file that is not (and cannot become) a bgsync state database, before anything
     /// is written to it.
     static func checkFormat(_ db: Database, path: String) throws {
-        let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        let stamp = try SQLiteFileStamp.read(db)
+        let applicationID = stamp.applicationID
+        let version = stamp.userVersion
         if applicationID == Self.applicationID {
             if version > currentVersion {
                 throw StateError(.notAStateDatabase, "\(path): written by a newer bgsync (state schema version \(version); this bgsync knows up to \(currentVersion)); upgrade bgsync", path: path)
             }
             return
         }
-        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        let objects = stamp.schemaObjects
         if applicationID != 0 || objects > 0 {
             throw StateError(.notAStateDatabase, "\(path): an SQLite database that is not a bgsync state database (application_id \(applicationID), \(objects) schema objects); refusing to touch it — move it away or choose another --state-dir", path: path)
         }

@@ -7,15 +7,16 @@ enum SchemaMigrator {
     /// Refuses a file that is not (and cannot become) a bgsync database, before anything is
     /// written to it.
     static func checkFormat(_ db: Database, path: String) throws {
-        let applicationID = try Int32.fetchOne(db, sql: "PRAGMA application_id") ?? 0
-        let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
+        let stamp = try SQLiteFileStamp.read(db)
+        let applicationID = stamp.applicationID
+        let version = stamp.userVersion
         if applicationID == Schema.applicationID {
             if version > Schema.currentVersion {
                 throw StoreError(.notADatabase, "\(path): written by a newer bgsync (schema version \(version); this bgsync knows up to \(Schema.currentVersion)); upgrade bgsync")
             }
             return
         }
-        let objects = try Int.fetchOne(db, sql: "SELECT count(*) FROM sqlite_master") ?? 0
+        let objects = stamp.schemaObjects
         if applicationID != 0 || objects > 0 {
             throw StoreError(.notADatabase, "\(path): an SQLite database that is not a bgsync database (application_id \(applicationID), \(objects) schema objects); refusing to touch it")
         }

@@ -1,0 +1,38 @@
+import Foundation
+import GRDB
+
+/// Runs `body` again (up to about 5 s) while SQLite answers SQLITE_BUSY or SQLITE_LOCKED without
+/// waiting — as it does when two processes open a new file and one switches it to WAL mode.
+public func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
+    var attempt = 0
+    while true {
+        do {
+            return try body()
+        } catch let error as DatabaseError
+            where (error.resultCode.primaryResultCode == .SQLITE_BUSY || error.resultCode.primaryResultCode == .SQLITE_LOCKED) && attempt < 50 {
+            attempt += 1
+            Thread.sleep(forTimeInterval: 0.02 + Double.random(in: 0...0.08))
+        }
+    }
+}
+
+/// The stamp that tells whose SQLite file this is, read as one consistent snapshot (separate
+/// `PRAGMA` reads could straddle another process's migration commit).
+public struct SQLiteFileStamp: Sendable, Equatable {
+    /// `PRAGMA application_id`.
+    public var applicationID: Int32
+    /// `PRAGMA user_version`.
+    public var userVersion: Int
+    /// How many tables, views, indexes and triggers the file holds.
+    public var schemaObjects: Int
+
+    /// Reads the stamp of the database `db` is connected to.
+    public static func read(_ db: Database) throws -> SQLiteFileStamp {
+        let row = try Row.fetchOne(db, sql: """
+            SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version),
+                   (SELECT count(*) FROM sqlite_master)
+            """)
+        return SQLiteFileStamp(applicationID: Int32(truncatingIfNeeded: (row?[0] as Int64?) ?? 0),
+                               userVersion: row?[1] ?? 0, schemaObjects: row?[2] ?? 0)
+    }
+}
