@@ -25,7 +25,11 @@ struct StatusCommand: ParsableCommand {
         let jobs: [JobRecord]
         var histories: [String: [RunRecord]] = [:]
         do {
-            let database = try state.open()
+            guard let database = try StateDatabase.openIfPresent(directory: state.directory) else {
+                if json { Console.out("[]") } else { Console.out("no jobs have run yet (state: \(state.directory))") }
+                if tag != nil { throw ExitCode(SysExit.failure) }
+                return
+            }
             if let tag {
                 guard let job = try database.job(tag) else {
                     throw JobError(.configuration, "no job with tag \"\(tag)\" has run yet (state: \(database.path))")
@@ -40,6 +44,8 @@ struct StatusCommand: ParsableCommand {
         } catch let error as JobError {
             Console.error(error.message)
             throw ExitCode(SysExit.failure)
+        } catch let exit as ExitCode {
+            throw exit
         } catch {
             throw fail(error)
         }

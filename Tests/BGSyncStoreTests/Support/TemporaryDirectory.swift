@@ -7,7 +7,7 @@ import Foundation
 /// changes the process's current directory or environment.
 ///
 /// ```swift
-/// @Test func something() throws {
+/// func something() throws {   // inside a test
 ///     try withTemporaryDirectory { dir in
 ///         let store = try dir.openStore()
 ///         …
