@@ -15,6 +15,7 @@ public struct BGSyncCommand: AsyncParsableCommand {
             """,
         version: "0.1.0",
         subcommands: [RunCommand.self, StatusCommand.self, CancelCommand.self, ResumeCommand.self, CheckCommand.self,
-                      FactoriesCommand.self, SyncCommand.self, DBCommand.self]
+                      FactoriesCommand.self, SyncCommand.self, DBCommand.self,
+                      ScheduleCommand.self, UnscheduleCommand.self]
     )
 }

@@ -14,6 +14,8 @@ public struct DirectionResult: Sendable, Equatable {
     public var docsWritten = 0
     /// Revisions the target refused (`doc_write_failures`).
     public var docWriteFailures = 0
+    /// Documents that gained a conflict on the target (counted for local targets only).
+    public var conflictsCreated = 0
     /// Where this run started reading the source's feed.
     public var startSeq = OpaqueSequence.zero
     /// Where it stopped.

@@ -141,6 +141,7 @@ public struct Replicator: Sendable {
                     }
                     stats.docsWritten += written.written
                     stats.docWriteFailures += written.failures.count
+                    stats.conflictsCreated += written.conflictsCreated
                     stats.failures += written.failures.prefix(max(0, 100 - stats.failures.count))
                     for failure in written.failures.prefix(20) {
                         logger.warning("the target refused a revision", metadata: [

@@ -31,7 +31,28 @@ public struct StoreWriter {
         if id.hasPrefix("_local/") {
             throw StoreError.invalidDocument(id, "_local documents have no revision tree; write them with putLocal(id:json:)")
         }
-        return newEdits ? try saveEdit(document, id: id) : try saveReplicated(document, id: id)
+        return newEdits ? try saveEdit(document, id: id) : try saveReplicated(document, id: id).rev
+    }
+
+    /// What storing a replicated revision did.
+    public struct ReplicatedWrite: Sendable, Equatable {
+        /// The revision.
+        public var rev: RevisionID
+        /// Whether it was new to the store.
+        public var added: Bool
+        /// Whether the document went from one live leaf (or none) to several: a new conflict.
+        public var createdConflict: Bool
+    }
+
+    /// Stores a revision as `_bulk_docs` with `new_edits: false` does, reporting whether it
+    /// created a conflict (for the replicator's counters).
+    @discardableResult
+    public func saveReplicated(_ document: IncomingDocument, id explicitID: String? = nil) throws -> ReplicatedWrite {
+        let id = try Self.resolveID(explicitID, document.id)
+        if id.hasPrefix("_local/") {
+            throw StoreError.invalidDocument(id, "_local documents have no revision tree; write them with putLocal(id:json:)")
+        }
+        return try saveReplicated(document, id: id)
     }
 
     static func resolveID(_ explicit: String?, _ inBody: String?) throws -> String {
@@ -148,7 +169,7 @@ public struct StoreWriter {
 
     // MARK: Replicated revisions
 
-    private func saveReplicated(_ document: IncomingDocument, id: String) throws -> RevisionID {
+    private func saveReplicated(_ document: IncomingDocument, id: String) throws -> ReplicatedWrite {
         let path: [RevisionID]
         if let revisions = document.revisions {
             path = revisions
@@ -159,13 +180,15 @@ public struct StoreWriter {
         }
         let loaded = try reader.loadTree(id)
         var newTree = loaded?.tree ?? RevisionTree()
-        guard !newTree.contains(path[0]) else { return path[0] }
+        guard !newTree.contains(path[0]) else { return ReplicatedWrite(rev: path[0], added: false, createdConflict: false) }
+        let liveBefore = newTree.leaves.filter { !$0.deleted }.count
         newTree.merge(path: path, deleted: document.deleted)
         let attachments = try resolveReplicatedAttachments(document.attachments, generation: path[0].generation, id: id)
         try persist(id: id, loaded: loaded, newTree: newTree,
                     content: (path[0], StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
                               attachments.compactMap(\.newData)))
-        return path[0]
+        let liveAfter = newTree.leaves.filter { !$0.deleted }.count
+        return ReplicatedWrite(rev: path[0], added: true, createdConflict: liveAfter > 1 && liveAfter > liveBefore)
     }
 
     private func resolveReplicatedAttachments(_ incoming: [IncomingAttachment]?, generation: Int, id: String) throws -> [ResolvedAttachment] {

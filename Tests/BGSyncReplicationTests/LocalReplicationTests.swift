@@ -30,7 +30,9 @@ struct LocalReplicationTests {
             _ = try await sync(dir + "/a.sqlite", dir + "/b.sqlite")
             try a.put("doc", #"{"_rev":"\#(rev1)","v":"a"}"#)
             try b.put("doc", #"{"_rev":"\#(rev1)","v":"b"}"#)
-            _ = try await sync(dir + "/a.sqlite", dir + "/b.sqlite")
+            let result = try await sync(dir + "/a.sqlite", dir + "/b.sqlite")
+            #expect(result.pull?.conflictsCreated == 1)
+            #expect(result.push?.conflictsCreated == 1)
             let options = DocumentOptions(revs: true, conflicts: true)
             let docA = try a.read { try $0.document("doc", options: options) }
             let docB = try b.read { try $0.document("doc", options: options) }

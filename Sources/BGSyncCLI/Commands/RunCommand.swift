@@ -35,7 +35,9 @@ struct RunCommand: AsyncParsableCommand {
         options.dryRun = dryRun
         options.systemRoot = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         options.stopRequested = { SignalWatcher.stopRequested }
-        let runner = JobRunner(options: options, logger: log.makeLogger())
+        var runner = JobRunner(options: options, logger: log.makeLogger())
+        let progressBar = ProgressBar.make(quiet: log.quiet)
+        if let progressBar { runner.progress = { progressBar.update($0) } }
         var reports: [JobRunner.Report] = []
         for name in jobs {
             let path: String
@@ -45,6 +47,7 @@ struct RunCommand: AsyncParsableCommand {
                 throw fail(error)
             }
             let report = await runner.run(jobPath: path)
+            progressBar?.clear()
             reports.append(report)
             if !json { printHuman(report) }
             if SignalWatcher.stopRequested { break }

@@ -26,8 +26,8 @@ struct LogOptions: ParsableArguments {
     @Flag(name: .shortAndLong, help: "Log errors only.")
     var quiet = false
 
-    func makeLogger() -> Logger {
-        var logger = Logger(label: "bgsync", factory: { StreamLogHandler.standardError(label: $0) })
+    func makeLogger(environment: [String: String] = ProcessInfo.processInfo.environment, descriptor: Int32 = 2) -> Logger {
+        var logger = Logger(label: "bgsync", factory: { _ in BGSyncLogHandler.standardError(environment: environment, descriptor: descriptor) })
         logger.logLevel = verbose ? .info : quiet ? .error : .warning
         return logger
     }

@@ -24,6 +24,8 @@ public struct JobFile: Sendable {
     public var schedule: SchedulePolicy
     /// Commands run after a run, given the result as JSON on stdin.
     public var hooks: Hooks
+    /// `[metrics] textfile`: a Prometheus node_exporter textfile rewritten after each run.
+    public var metricsTextfile: String?
 
     /// `on_success`, `on_failure`, `on_skip` commands (argv arrays, no shell).
     public struct Hooks: Sendable, Equatable {
@@ -37,19 +39,20 @@ public struct JobFile: Sendable {
         public var timeout: Double = 30
     }
 
-    static let topKeys = ["tag", "registry", "factory", "input", "constraints", "schedule", "backoff", "hooks"]
+    static let topKeys = ["tag", "registry", "factory", "input", "constraints", "schedule", "backoff", "hooks", "metrics"]
     static let constraintKeys = ["network", "metered_unknown", "battery_not_low", "min_battery_percent", "requires_charging",
                                  "storage_not_low", "min_free_storage", "min_free_storage_percent"]
     static let scheduleKeys = ["interval", "flex", "timeout"]
     static let backoffKeys = ["policy", "delay", "max"]
     static let hookKeys = ["on_success", "on_failure", "on_skip", "timeout"]
+    static let metricsKeys = ["textfile"]
 
     /// Loads and validates a job file.
     /// - Throws: ``JobError`` naming the file, line and key at fault.
     public static func load(path: String) throws -> JobFile {
         let document = try TOMLDocument(path: path)
         let root = ConfigTable(document.root, file: path, document: document)
-        let sections = [("schedule", scheduleKeys), ("constraints", constraintKeys), ("backoff", backoffKeys), ("hooks", hookKeys)]
+        let sections = [("schedule", scheduleKeys), ("constraints", constraintKeys), ("backoff", backoffKeys), ("hooks", hookKeys), ("metrics", metricsKeys)]
         for key in root.object.keys where !topKeys.contains(key) {
             for (section, keys) in sections {
                 guard let match = keys.first(where: { $0 == key }) ?? Suggestion.closest(to: key, among: keys) else { continue }
@@ -110,8 +113,18 @@ public struct JobFile: Sendable {
                 throw table.error(key, "expected a command as an array, e.g. [\"/usr/bin/curl\", \"-fsS\", \"https://hc-ping.com/…\"]")
             }
         }
+        var metricsTextfile: String?
+        if let table = try root.table("metrics") {
+            try table.checkKeys(metricsKeys)
+            if let textfile = try table.string("textfile") {
+                guard !textfile.isEmpty, !textfile.hasSuffix("/") else {
+                    throw table.error("textfile", "expected a file path, e.g. \"/var/lib/node_exporter/textfile/bgsync-\(tag).prom\"")
+                }
+                metricsTextfile = textfile.hasPrefix("/") ? textfile : base + "/" + textfile
+            }
+        }
         return JobFile(path: path, tag: tag, registry: registry, registryExplicit: registryText != nil, factory: factory,
-                       input: input, constraints: constraints, schedule: schedule, hooks: hooks)
+                       input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile)
     }
 
     /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.

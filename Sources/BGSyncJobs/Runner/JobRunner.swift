@@ -171,6 +171,7 @@ public struct JobRunner: Sendable {
             logger.error("could not record the run", metadata: ["error": "\(error)"])
             if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
         }
+        writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
         Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
         return report
     }
@@ -185,8 +186,26 @@ public struct JobRunner: Sendable {
             logger.error("could not record the skip", metadata: ["error": "\(error)"])
             report.exitCode = SysExit.code(for: error)
         }
+        writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
         Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
         return report
+    }
+}
+
+extension JobRunner {
+    /// Rewrites the job's metrics textfile, if it has one. A failure is logged and never
+    /// changes the run's outcome or exit code.
+    func writeMetrics(job: JobFile, report: Report, state: StateDatabase, started: Date, logger: Logger) {
+        guard let path = job.metricsTextfile, !options.dryRun else { return }
+        let record = try? state.job(job.tag)
+        let sample = MetricsTextfile.Sample(
+            tag: job.tag, outcome: report.outcome, runAt: started, lastSuccess: record?.lastSuccess, duration: report.duration,
+            consecutiveFailures: record?.consecutiveFailures ?? 0, result: report.result)
+        do {
+            try MetricsTextfile.write(sample, to: path)
+        } catch {
+            logger.warning("could not write the metrics textfile", metadata: ["error": "\(error)"])
+        }
     }
 }
 

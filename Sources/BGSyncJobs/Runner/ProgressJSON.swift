@@ -15,6 +15,7 @@ public enum ProgressJSON {
         object.set("docs_read", .integer(progress.counters.docsRead))
         object.set("docs_written", .integer(progress.counters.docsWritten))
         object.set("doc_write_failures", .integer(progress.counters.docWriteFailures))
+        object.set("conflicts_created", .integer(progress.counters.conflictsCreated))
         object.set("bytes_received", .integer(progress.bytesReceived))
         object.set("bytes_sent", .integer(progress.bytesSent))
         return JSONValue.object(object).serialized
@@ -28,6 +29,7 @@ public enum ProgressJSON {
         object.set("doc_write_failures", .integer(result.docWriteFailures))
         object.set("missing_checked", .integer(result.missingChecked))
         object.set("missing_found", .integer(result.missingFound))
+        object.set("conflicts_created", .integer(result.conflictsCreated))
         object.set("start_seq", result.startSeq.value)
         object.set("last_seq", result.lastSeq.value)
         if !result.failures.isEmpty {

@@ -92,9 +92,10 @@ public struct LocalPeer: ReplicationPeer {
         return try local { store in
             try store.write { tx in
                 var missingStubs = Set<String>()
+                var conflicts = 0
                 for (index, document) in parsed.enumerated() {
                     do {
-                        try tx.save(document, id: revisions[index].id, newEdits: false)
+                        if try tx.saveReplicated(document, id: revisions[index].id).createdConflict { conflicts += 1 }
                     } catch let error as StoreError where error.code == .missingStub {
                         missingStubs.insert(revisions[index].id)
                     } catch let error as StoreError where error.code == .invalidDocument || error.code == .invalidRevision {
@@ -105,7 +106,7 @@ public struct LocalPeer: ReplicationPeer {
                 if let checkpoint {
                     try tx.putLocal(id: "_local/" + checkpoint.id, json: checkpoint.body.serialized)
                 }
-                return WriteResult(written: parsed.count, failures: [])
+                return WriteResult(written: parsed.count, failures: [], conflictsCreated: conflicts)
             }
         }
     }

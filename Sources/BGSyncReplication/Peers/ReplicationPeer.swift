@@ -152,6 +152,8 @@ public struct WriteResult: Sendable {
     public var written: Int
     /// Revisions refused, one by one.
     public var failures: [WriteFailure]
+    /// Documents that gained a conflict (known for local targets; 0 for servers).
+    public var conflictsCreated = 0
 }
 
 /// Thrown by a target when stubs referred to attachment data it lacks: the replicator fetches
