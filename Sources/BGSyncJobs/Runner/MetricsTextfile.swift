@@ -135,13 +135,4 @@ public struct MetricsError: Error, CustomStringConvertible {
     public var description: String { "\(path): \(String(cString: strerror(errno)))" }
 }
 
-#if canImport(Glibc)
-import Glibc
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Glibc.write(fd, bytes, count) }
-#elseif canImport(Musl)
-import Musl
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Musl.write(fd, bytes, count) }
-#elseif canImport(Darwin)
-import Darwin
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Darwin.write(fd, bytes, count) }
-#endif
+

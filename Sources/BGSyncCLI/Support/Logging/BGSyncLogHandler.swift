@@ -1,3 +1,4 @@
+import BGSyncJobs
 import BGSyncReplication
 import Foundation
 import Logging
@@ -171,13 +172,4 @@ public struct BGSyncLogHandler: LogHandler {
     }
 }
 
-#if canImport(Glibc)
-import Glibc
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Glibc.write(fd, bytes, count) }
-#elseif canImport(Musl)
-import Musl
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Musl.write(fd, bytes, count) }
-#elseif canImport(Darwin)
-import Darwin
-private func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int { Darwin.write(fd, bytes, count) }
-#endif
+
