@@ -73,6 +73,10 @@ struct ChangesAndRevsDiffTests {
                 since = last.seq
             }
             #expect(seen == (0..<7).map { "d\($0)" })
+            // `pending` counts what the feed would list, without reading it.
+            for since in [0, 2, 7] {
+                #expect(try store.read { try $0.changeCount(since: since) } == store.changes(since: since).count)
+            }
         }
     }
 

@@ -29,6 +29,10 @@ extension RunCommandTests {
             #expect(!run.stdout.contains("s3cret") && !run.stderr.contains("s3cret"))
             #expect(try remote.read { try $0.document("local-doc") }.contains("local-doc"))
 
+            let readable = try sandbox.write("open-pw", "s3cret-pw\n", mode: 0o644)
+            let refusedFile = try await sandbox.bgsync(["sync", local, server.url("db"), "--user", "alice", "--password-file", readable], stateDir: false)
+            #expect(refusedFile.status == 77)
+            #expect(refusedFile.stderr.contains("chmod 600"))
             let wrong = try sandbox.write("bad-pw", "nope\n", mode: 0o600)
             let refused = try await sandbox.bgsync(["sync", local, server.url("db"), "--user", "alice", "--password-file", wrong], stateDir: false)
             #expect(refused.status == 77)
@@ -41,4 +45,31 @@ extension RunCommandTests {
             throw error
         }
     }
+
+    @Test("a token command runs once per run, and its token authenticates")
+    func tokenCommandRunsOnce() async throws {
+        let sandbox = try JobSandbox()
+        defer { sandbox.remove() }
+        var configuration = FixtureServer.Configuration()
+        configuration.bearerTokens = ["tok-123": "alice"]
+        let server = try await FixtureServer.start(configuration)
+        do {
+            let remote = try server.createDatabase("db")
+            try remote.write { _ = try $0.put(id: "r", json: "{}") }
+            let calls = sandbox.root + "/calls"
+            let command = try sandbox.write("bin/get-token", "#!/bin/sh\necho call >> \(calls)\necho tok-123\n", mode: 0o755)
+            try sandbox.registry(remote: server.url("db"), extra: "auth = { type = \"bearer\", token_command = [\"\(command)\"] }")
+            let job = try sandbox.job()
+            let run = try await sandbox.bgsync(["run", job, "--json"])
+            #expect(run.status == 0, "\(run.stdout) \(run.stderr)")
+            #expect(try JSONValue.parse(run.stdout)["pull"]?["docs_written"]?.intValue == 1)
+            let lines = try String(contentsOfFile: calls, encoding: .utf8).split(separator: "\n")
+            #expect(lines.count == 1)
+            await server.stop()
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
 }
+

@@ -159,7 +159,7 @@ struct DBChanges: DBAction {
         let (changes, info) = try store.read { tx in (try tx.changes(since: since, limit: limit), try tx.info()) }
         let lastSeq = changes.last?.seq ?? (limit == nil ? info.updateSeq : since)
         if json {
-            let pending = limit == nil ? 0 : try store.read { try $0.changes(since: lastSeq).count }
+            let pending = limit == nil ? 0 : try store.read { try $0.changeCount(since: lastSeq) }
             var out = "{\"results\":["
             for (index, change) in changes.enumerated() {
                 if index > 0 { out += "," }

@@ -38,6 +38,7 @@ struct SyncCommand: AsyncParsableCommand {
     var batchSize: Int = 500
     @Option(help: "A PEM file of CA certificates to trust.")
     var caFile: String?
+    @OptionGroup var log: LogOptions
 
     func validate() throws {
         if pullOnly && pushOnly { throw ValidationError("--pull-only and --push-only exclude each other") }
@@ -58,8 +59,7 @@ struct SyncCommand: AsyncParsableCommand {
             } else if passwordFile != nil {
                 throw UsageError(message: "--password-file needs --user")
             }
-            var logger = Logger(label: "bgsync")
-            logger.logLevel = .warning
+            let logger = log.makeLogger()
             let started = Date()
             let result = try await Replicator(configuration: configuration, logger: logger).run()
             let elapsed = Date().timeIntervalSince(started)
@@ -78,10 +78,11 @@ struct SyncCommand: AsyncParsableCommand {
 
     private func readPassword() throws -> String {
         if let passwordFile {
-            let bytes = try Console.readInput(passwordFile)
-            var text = String(decoding: bytes, as: UTF8.self)
-            while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
-            return text
+            guard FileManager.default.fileExists(atPath: passwordFile) else {
+                throw InputFileError(message: "\(passwordFile): no such password file")
+            }
+            // The same rule as for jobs: a secret readable by group or others is refused (77).
+            return try FilePermissions.readSecret(passwordFile, what: "password file")
         }
         if let password = ProcessInfo.processInfo.environment["BGSYNC_PASSWORD"] { return password }
         throw UsageError(message: "--user needs a password: give --password-file FILE or set BGSYNC_PASSWORD")

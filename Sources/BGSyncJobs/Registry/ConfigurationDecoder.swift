@@ -1,6 +1,7 @@
 import BGSyncReplication
 import BGSyncStore
 import Foundation
+import Synchronization
 
 /// Turns a factory's settings (a registry table after `${input.*}` substitution, or the JSON an
 /// `exec` factory printed) into a ``ReplicatorConfiguration``, validating every key.
@@ -96,9 +97,13 @@ struct ConfigurationDecoder {
             if let command = try table.stringArray("token_command") {
                 guard !command.isEmpty else { throw table.error("token_command", "expected a command, e.g. [\"/usr/local/bin/get-token\"]") }
                 let environment = self.environment
-                // Checked once now so that a broken command is a configuration error before any request.
-                _ = try Self.runTokenCommand(command, environment: environment)
-                return .bearer { try Self.runTokenCommand(command, environment: environment) }
+                // Run once now, so that a broken command is a configuration error before any
+                // request; the first request uses this token, a renewal after 401 runs it again.
+                let first = Mutex<String?>(try Self.runTokenCommand(command, environment: environment))
+                return .bearer {
+                    if let token = first.withLock({ token in defer { token = nil }; return token }) { return token }
+                    return try Self.runTokenCommand(command, environment: environment)
+                }
             }
             let token = try secret(table, file: "token_file", env: "token_env", credential: nil, what: "token")
             return .bearer { token }

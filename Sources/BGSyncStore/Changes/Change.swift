@@ -46,4 +46,10 @@ extension StoreReader {
         flush()
         return changes
     }
+
+    /// How many documents changed after `since` (the rows the changes feed would list), without
+    /// reading them: CouchDB's `pending`.
+    public func changeCount(since: Int) throws -> Int {
+        try Int.fetchOne(db.cachedStatement(sql: "SELECT count(*) FROM docs WHERE seq > ?"), arguments: [since]) ?? 0
+    }
 }

@@ -97,7 +97,7 @@ extension Routes {
         // CouchDB counts `pending` from the last row for a _doc_ids feed, from last_seq otherwise.
         var pendingFrom = lastSeq
         if case .documentIDs = options.filter { pendingFrom = lastRowSeq ?? start }
-        let pending = pendingFrom >= info.updateSeq ? 0 : try reader.changes(since: pendingFrom).count
+        let pending = pendingFrom >= info.updateSeq ? 0 : try reader.changeCount(since: pendingFrom)
         return "{\"results\":[\n" + rows.joined(separator: ",\n") + "\n],\n\"last_seq\":" + sequences.json(lastSeq)
             + ",\"pending\":\(pending)}\n"
     }
