@@ -24,6 +24,9 @@ public struct Replicator: Sendable {
     /// Reads the feeds and asks the target what it lacks, but fetches, writes and checkpoints
     /// nothing: `missingFound` tells what a real run would transfer.
     public var dryRun = false
+    /// How often the source's checkpoint is written during a direction (it is always written
+    /// when the direction ends or stops). CouchDB's replicator uses 5 seconds too.
+    public var checkpointInterval: Duration = .seconds(5)
 
     /// Creates a replicator.
     public init(configuration: ReplicatorConfiguration, logger: Logger = Logger(label: "bgsync.replication")) {
@@ -80,7 +83,43 @@ public struct Replicator: Sendable {
         }
     }
 
-    /// One direction, source → target, batch by batch.
+    /// One batch read from the source: its changes, what the target lacks, and the revisions
+    /// fetched (none in a dry run).
+    struct SourceBatch: Sendable {
+        var batch: ChangesBatch
+        var requests: [RevisionRequest]
+        var fetched: [FetchedRevision]
+        var missingChecked: Int
+        var missingFound: Int
+    }
+
+    /// Reads one batch of changes after `since`, asks the target what it lacks and fetches it.
+    func readBatch(from source: any ReplicationPeer, to target: any ReplicationPeer, since: OpaqueSequence,
+                   filter: ChangesFilter?) async throws -> SourceBatch {
+        let batch = try await source.changes(since: since, limit: configuration.batchSize, filter: filter)
+        var read = SourceBatch(batch: batch, requests: [], fetched: [], missingChecked: 0, missingFound: 0)
+        guard !batch.rows.isEmpty else { return read }
+        read.missingChecked = batch.rows.reduce(0) { $0 + $1.revs.count }
+        let diff = try await target.revsDiff(batch.rows.map { ($0.id, $0.revs) })
+        read.requests = batch.rows.compactMap { row -> RevisionRequest? in
+            guard let entry = diff[row.id], !entry.missing.isEmpty else { return nil }
+            return RevisionRequest(id: row.id, revs: entry.missing, attsSince: entry.possibleAncestors)
+        }
+        read.missingFound = read.requests.reduce(0) { $0 + $1.revs.count }
+        if !dryRun && !read.requests.isEmpty {
+            read.fetched = try await source.fetch(read.requests)
+        }
+        return read
+    }
+
+    /// One direction, source → target, batch by batch. Reading batch N+1 from the source (the
+    /// changes feed, `_revs_diff`, `_bulk_get`) overlaps writing batch N to the target, so the
+    /// two sides work at the same time; at most two batches are held in memory.
+    ///
+    /// Checkpoints: the target's is written with every batch (for a local store, in the same
+    /// transaction as the batch), the source's at most every ``checkpointInterval`` and when
+    /// the direction ends or stops, as CouchDB's replicator does: a source checkpoint that lags
+    /// behind only makes the next run re-read changes the target already has.
     func replicate(from source: any ReplicationPeer, to target: any ReplicationPeer, direction: String,
                    filter: ChangesFilter?, http: HTTPPeer?) async throws -> DirectionResult {
         let sourceID = try await source.open()
@@ -97,77 +136,95 @@ public struct Replicator: Sendable {
         stats.startSeq = startSeq
         stats.lastSeq = startSeq
         logger.debug("replicating", metadata: ["direction": "\(direction)", "id": "\(replicationID)", "since": "\(startSeq)"])
-        var since = startSeq
-        while true {
-            if shouldStop() {
-                throw ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(since))")
+
+        var sourceCheckpointed = (seq: startSeq, at: ContinuousClock.now)
+        /// Writes the source's checkpoint when it lags behind (always when `force`).
+        func checkpointSource(force: Bool) async {
+            guard !dryRun, stats.lastSeq != sourceCheckpointed.seq,
+                  force || ContinuousClock.now - sourceCheckpointed.at >= checkpointInterval else { return }
+            let checkpoint = Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
+                                             lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
+            do {
+                try await source.writeCheckpoint(id: replicationID, body: checkpoint)
+                sourceCheckpointed = (stats.lastSeq, ContinuousClock.now)
+            } catch {
+                // Not fatal: the target's checkpoint is authoritative for where to resume.
+                logger.warning("could not write the checkpoint on the source", metadata: ["source": "\(source.displayName)", "error": "\(error)"])
             }
-            let batch = try await source.changes(since: since, limit: configuration.batchSize, filter: filter)
+        }
+
+        func interrupted() -> ReplicationError {
+            ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(stats.lastSeq))")
+        }
+        if shouldStop() { throw interrupted() }
+        var next: Task<SourceBatch, any Error>? = Task { try await readBatch(from: source, to: target, since: startSeq, filter: filter) }
+        defer { next?.cancel() }
+        while let reading = next {
+            next = nil
+            let read = try await reading.value
+            let batch = read.batch
+            let isLast = batch.rowsBeforeFilter < configuration.batchSize
+            // The boundary before the next batch: asked before it is read, as without the overlap.
+            let stopping = !isLast && shouldStop()
+            if !isLast && !stopping {
+                let since = batch.lastSeq
+                next = Task { try await readBatch(from: source, to: target, since: since, filter: filter) }
+            }
             stats.changesRead += batch.rows.count
-            var checkpointWritten = false
-            if !batch.rows.isEmpty {
-                stats.missingChecked += batch.rows.reduce(0) { $0 + $1.revs.count }
-                let diff = try await target.revsDiff(batch.rows.map { ($0.id, $0.revs) })
-                let requests = batch.rows.compactMap { row -> RevisionRequest? in
-                    guard let entry = diff[row.id], !entry.missing.isEmpty else { return nil }
-                    return RevisionRequest(id: row.id, revs: entry.missing, attsSince: entry.possibleAncestors)
-                }
-                stats.missingFound += requests.reduce(0) { $0 + $1.revs.count }
-                report(direction, stats, http)
-                if dryRun {
-                    since = batch.lastSeq
-                    stats.lastSeq = since
-                    if batch.rowsBeforeFilter < configuration.batchSize { break }
-                    continue
-                }
-                if !requests.isEmpty {
-                    var fetched = try await source.fetch(requests)
-                    stats.docsRead += fetched.count
-                    var next = stats
-                    next.lastSeq = batch.lastSeq
-                    next.docsWritten += fetched.count  // as recorded in the history; refusals are counted after the write
-                    let checkpoint = Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
-                                                     lastSeq: batch.lastSeq, stats: next, previousHistory: history)
-                    let written: WriteResult
-                    do {
-                        written = try await target.write(fetched, checkpoint: (replicationID, checkpoint))
-                    } catch let missing as MissingStubs {
-                        // The target lacks attachment data the stubs referred to: send it all.
-                        logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
-                        let again = requests.filter { missing.ids.contains($0.id) }.map { RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) }
-                        let refetched = try await source.fetch(again)
-                        fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched
-                        written = try await target.write(fetched, checkpoint: (replicationID, checkpoint))
-                    }
-                    stats.docsWritten += written.written
-                    stats.docWriteFailures += written.failures.count
-                    stats.conflictsCreated += written.conflictsCreated
-                    stats.failures += written.failures.prefix(max(0, 100 - stats.failures.count))
-                    for failure in written.failures.prefix(20) {
-                        logger.warning("the target refused a revision", metadata: [
-                            "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])
-                    }
-                    checkpointWritten = true
-                }
-            }
-            let moved = batch.lastSeq != since
-            since = batch.lastSeq
-            stats.lastSeq = since
-            if moved && !dryRun {
-                let checkpoint = Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
-                                                 lastSeq: since, stats: stats, previousHistory: history)
-                if !checkpointWritten { try await target.writeCheckpoint(id: replicationID, body: checkpoint) }
-                do {
-                    try await source.writeCheckpoint(id: replicationID, body: checkpoint)
-                } catch {
-                    // Not fatal: the target's checkpoint is authoritative for where to resume.
-                    logger.warning("could not write the checkpoint on the source", metadata: ["source": "\(source.displayName)", "error": "\(error)"])
-                }
-            }
+            stats.missingChecked += read.missingChecked
+            stats.missingFound += read.missingFound
             report(direction, stats, http)
-            if batch.rowsBeforeFilter < configuration.batchSize { break }
+            if dryRun {
+                stats.lastSeq = batch.lastSeq
+            } else {
+                try await write(read, from: source, to: target, stats: &stats, checkpoint: { stats in
+                    Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
+                                    lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
+                }, replicationID: replicationID)
+                report(direction, stats, http)
+                await checkpointSource(force: isLast || stopping)
+            }
+            if stopping { throw interrupted() }
         }
         return stats
+    }
+
+    /// Writes one batch to the target with the target's checkpoint (after the revisions are
+    /// durable), and advances `stats`.
+    private func write(_ read: SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
+                       stats: inout DirectionResult, checkpoint: (DirectionResult) -> JSONValue, replicationID: String) async throws {
+        let moved = read.batch.lastSeq != stats.lastSeq
+        guard !read.requests.isEmpty else {
+            stats.lastSeq = read.batch.lastSeq
+            if moved { try await target.writeCheckpoint(id: replicationID, body: checkpoint(stats)) }
+            return
+        }
+        var fetched = read.fetched
+        stats.docsRead += fetched.count
+        var next = stats
+        next.lastSeq = read.batch.lastSeq
+        next.docsWritten += fetched.count  // as recorded in the history; refusals are counted after the write
+        let body = checkpoint(next)
+        let written: WriteResult
+        do {
+            written = try await target.write(fetched, checkpoint: (replicationID, body))
+        } catch let missing as MissingStubs {
+            // The target lacks attachment data the stubs referred to: send it all.
+            logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
+            let again = read.requests.filter { missing.ids.contains($0.id) }.map { RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) }
+            let refetched = try await source.fetch(again)
+            fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched
+            written = try await target.write(fetched, checkpoint: (replicationID, body))
+        }
+        stats.lastSeq = read.batch.lastSeq
+        stats.docsWritten += written.written
+        stats.docWriteFailures += written.failures.count
+        stats.conflictsCreated += written.conflictsCreated
+        stats.failures += written.failures.prefix(max(0, 100 - stats.failures.count))
+        for failure in written.failures.prefix(20) {
+            logger.warning("the target refused a revision", metadata: [
+                "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])
+        }
     }
 
     private func report(_ direction: String, _ stats: DirectionResult, _ http: HTTPPeer?) {

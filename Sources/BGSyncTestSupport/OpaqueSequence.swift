@@ -22,14 +22,24 @@ struct SequenceCodec: Sendable {
         "\(seq)-g1AAAA" + filler(seq)
     }
 
-    /// Base64url text, no padding, of a payload that names the sequence.
+    /// Base64url text, no padding, of a payload that names the sequence (encoded by hand: this
+    /// runs for every row of every feed).
     static func filler(_ seq: Int) -> String {
         let payload = Array("bgsync-fixture-seq:\(seq):".utf8) + [0x83, 0x68, 0x02, 0x61, 0x00, 0x6E, 0x04, 0x00]
-        return Data(payload).base64EncodedString()
-            .replacingOccurrences(of: "+", with: "-")
-            .replacingOccurrences(of: "/", with: "_")
-            .replacingOccurrences(of: "=", with: "")
+        var text: [UInt8] = []
+        text.reserveCapacity(payload.count * 4 / 3 + 3)
+        var index = 0
+        while index < payload.count {
+            let count = min(3, payload.count - index)
+            var group = 0
+            for offset in 0..<3 { group = group << 8 | (offset < count ? Int(payload[index + offset]) : 0) }
+            for sextet in 0...count { text.append(base64URL[(group >> (18 - 6 * sextet)) & 63]) }
+            index += 3
+        }
+        return String(decoding: text, as: UTF8.self)
     }
+
+    private static let base64URL = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
 
     /// Where a `since` value points.
     enum Since: Equatable {

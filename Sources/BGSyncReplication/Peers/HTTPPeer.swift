@@ -248,8 +248,10 @@ public final class HTTPPeer: ReplicationPeer {
                                 while let docKey = try reader.nextKey() {
                                     if docKey == "ok" {
                                         let range = try reader.skipValue()
-                                        let docID = try Self.documentID(in: body, range: range) ?? id
-                                        guard let docID else {
+                                        // The result's "id" (sent before "docs" by CouchDB, PouchDB
+                                        // and Sync Gateway) names the document; only without it is
+                                        // the document itself scanned for its _id.
+                                        guard let docID = try id ?? Self.documentID(in: body, range: range) else {
                                             throw ReplicationError(.malformedResponse, "\(context): a document without _id")
                                         }
                                         fetched.append(FetchedRevision(id: docID, json: Array(body[range])))
