@@ -45,7 +45,10 @@ public final class DocumentStore: Sendable {
     /// - Throws: ``StoreError`` with code ``StoreError/Code/notADatabase`` when the file is not
     ///   a bgsync database, is corrupt, or has a newer schema (nothing is written to it), and
     ///   ``StoreError/Code/io`` when it cannot be opened.
-    public static func open(at path: String, mode: OpenMode = .readWriteCreate) throws -> DocumentStore {
+    /// - Parameter pageCacheKiB: SQLite's page cache for this connection (its `cache_size`);
+    ///   SQLite's default (2 MiB) when nil. A server reading a large store hard may want more;
+    ///   bgsync keeps the default so that its memory stays flat whatever the store's size.
+    public static func open(at path: String, mode: OpenMode = .readWriteCreate, pageCacheKiB: Int? = nil) throws -> DocumentStore {
         let fileExists = FileManager.default.fileExists(atPath: path)
         if !fileExists && mode != .readWriteCreate {
             throw StoreError(.io, "\(path): no such database file")
@@ -58,6 +61,7 @@ public final class DocumentStore: Sendable {
         let readOnly = mode == .readOnly
         configuration.prepareDatabase { db in
             try SchemaMigrator.checkFormat(db, path: path)
+            if let pageCacheKiB { try db.execute(sql: "PRAGMA cache_size = \(-max(pageCacheKiB, 1))") }
             if !readOnly {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")

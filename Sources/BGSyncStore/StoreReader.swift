@@ -21,6 +21,14 @@ public struct StoreReader {
             documentCount: counts?[0] ?? 0, deletedDocumentCount: counts?[1] ?? 0)
     }
 
+    /// The sequence of the store's latest change (cheap: no counting).
+    public func updateSeq() throws -> Int {
+        guard let seq = try Int.fetchOne(db.cachedStatement(sql: "SELECT update_seq FROM store_info")) else {
+            throw StoreError(.notADatabase, "\(path): store_info is empty")
+        }
+        return seq
+    }
+
     /// The store's persistent uuid (cheap: no counting).
     public func uuid() throws -> String {
         guard let uuid = try String.fetchOne(db.cachedStatement(sql: "SELECT uuid FROM store_info")) else {

@@ -16,6 +16,20 @@ final class FixtureCore: Sendable {
         var store: DocumentStore
         var file: String
         var instanceStartTime: String
+        /// `GET /db`'s counts for the store's last update_seq: counting is O(documents), while
+        /// CouchDB answers from its B-tree reductions at once.
+        let info = Locked<StoreInfo?>(nil)
+
+        /// The store's info, counted again only after a write.
+        func currentInfo() throws -> StoreInfo {
+            try store.read { tx in
+                let seq = try tx.updateSeq()
+                if let cached = info.withLock({ $0 }), cached.updateSeq == seq { return cached }
+                let fresh = try tx.info()
+                info.withLock { $0 = fresh }
+                return fresh
+            }
+        }
     }
 
     struct State {
@@ -59,7 +73,8 @@ final class FixtureCore: Sendable {
             let file = (directory as NSString).appendingPathComponent("db\(state.fileCounter).sqlite")
             let store: DocumentStore
             do {
-                store = try DocumentStore.open(at: file)
+                // A server's cache: CouchDB keeps hot B-tree nodes in memory too.
+                store = try DocumentStore.open(at: file, pageCacheKiB: 64 * 1024)
             } catch {
                 throw FixtureError(500, "internal_server_error", "cannot create the store: \(error)")
             }

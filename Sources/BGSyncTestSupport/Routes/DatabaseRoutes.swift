@@ -24,7 +24,7 @@ extension Routes {
 
     /// `GET /db`, in CouchDB 3.4.3's member order.
     func info(name: String, hosted: FixtureCore.HostedDatabase) throws(FixtureError) -> String {
-        let info = try Self.store { try hosted.store.read { try $0.info() } }
+        let info = try Self.store { try hosted.currentInfo() }
         let fileSize = (try? FileManager.default.attributesOfItem(atPath: hosted.file)[.size] as? Int) ?? 0
         let sizes = "{\"file\":\(fileSize),\"external\":0,\"active\":0}"
         return JSONText.object([
