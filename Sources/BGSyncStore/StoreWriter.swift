@@ -6,6 +6,19 @@ public struct StoreWriter {
     let db: Database
     /// The store's file, for error messages.
     public let path: String
+    /// What one transaction reads once (see ``DocumentStore/write(_:)``).
+    let cache = TransactionCache()
+
+    /// Values read once per transaction: nothing else writes to the store while it holds
+    /// the write lock, and ``setRevsLimit(_:)`` updates it.
+    final class TransactionCache {
+        var revsLimit: Int?
+    }
+
+    init(db: Database, path: String) {
+        self.db = db
+        self.path = path
+    }
 
     /// Reads within the same transaction (seeing this transaction's writes).
     public var reader: StoreReader { StoreReader(db: db, path: path) }
@@ -117,7 +130,7 @@ public struct StoreWriter {
         let rev = try RevisionID(generation: generation, hash: Self.newHash(parent: parent, deleted: document.deleted, body: document.body, attachments: attachments))
         var newTree = tree
         newTree.merge(path: [rev] + (parent.map { [$0] } ?? []), deleted: document.deleted)
-        try persist(id: id, loaded: loaded, newTree: newTree,
+        try persist(id: id, loaded: loaded, oldLeaves: leaves, newTree: newTree,
                     content: (rev, StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
                               attachments.compactMap(\.newData)))
         return rev
@@ -181,13 +194,14 @@ public struct StoreWriter {
         let loaded = try reader.loadTree(id)
         var newTree = loaded?.tree ?? RevisionTree()
         guard !newTree.contains(path[0]) else { return ReplicatedWrite(rev: path[0], added: false, createdConflict: false) }
-        let liveBefore = newTree.leaves.filter { !$0.deleted }.count
+        let oldLeaves = newTree.leaves
         newTree.merge(path: path, deleted: document.deleted)
         let attachments = try resolveReplicatedAttachments(document.attachments, generation: path[0].generation, id: id)
-        try persist(id: id, loaded: loaded, newTree: newTree,
-                    content: (path[0], StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
-                              attachments.compactMap(\.newData)))
-        let liveAfter = newTree.leaves.filter { !$0.deleted }.count
+        let newLeaves = try persist(id: id, loaded: loaded, oldLeaves: oldLeaves, newTree: newTree,
+                                    content: (path[0], StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
+                                              attachments.compactMap(\.newData)))
+        let liveBefore = oldLeaves.count { !$0.deleted }
+        let liveAfter = newLeaves.count { !$0.deleted }
         return ReplicatedWrite(rev: path[0], added: true, createdConflict: liveAfter > 1 && liveAfter > liveBefore)
     }
 
@@ -217,11 +231,14 @@ public struct StoreWriter {
 
     // MARK: Persisting a changed tree
 
-    private func persist(id: String, loaded: StoreReader.LoadedTree?, newTree: RevisionTree,
-                         content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws {
+    /// Writes the difference between the loaded tree (whose leaves are `oldLeaves`) and
+    /// `newTree` after stemming, with the content of one new revision.
+    /// - Returns: the leaves of the stored tree, winner first.
+    @discardableResult
+    private func persist(id: String, loaded: StoreReader.LoadedTree?, oldLeaves: [RevisionTree.Leaf], newTree: RevisionTree,
+                         content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws -> [RevisionTree.Leaf] {
         var tree = newTree
-        let limit = try Int.fetchOne(db.cachedStatement(sql: "SELECT revs_limit FROM store_info")) ?? 1000
-        tree.stem(limit: limit)
+        tree.stem(limit: try revsLimit())
         guard let seq = try Int.fetchOne(db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq")) else {
             throw StoreError(.io, "\(path): store_info is empty")
         }
@@ -236,7 +253,8 @@ public struct StoreWriter {
         let oldTree = loaded?.tree ?? RevisionTree()
         let oldRows = loaded?.rows ?? [:]
         var rows = oldRows
-        let newLeaves = Set(tree.leaves.map(\.rev))
+        let leaves = tree.leaves
+        let newLeaves = Set(leaves.map(\.rev))
         // New revisions and their attachments go in first: removing or demoting an old leaf
         // (below) deletes its attachments, and with them (trigger rev_attachments_unreferenced)
         // any data no other revision refers to yet — such as the data a stub carries over.
@@ -264,19 +282,28 @@ public struct StoreWriter {
             try db.cachedStatement(sql: "DELETE FROM revs WHERE rev_id = ?").execute(arguments: [row])
             rows[rev] = nil
         }
-        let oldLeaves = Set(oldTree.leaves.map(\.rev))
+        let oldLeafRevs = Set(oldLeaves.map(\.rev))
         for (rev, row) in oldRows where tree.contains(rev) {
             if tree.nodes[rev]?.parentHash != oldTree.nodes[rev]?.parentHash {
                 try db.cachedStatement(sql: "UPDATE revs SET parent_hash = ? WHERE rev_id = ?").execute(arguments: [tree.nodes[rev]?.parentHash, row])
             }
-            if oldLeaves.contains(rev) && !newLeaves.contains(rev) {
+            if oldLeafRevs.contains(rev) && !newLeaves.contains(rev) {
                 try db.cachedStatement(sql: "UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = ?").execute(arguments: [row])
             }
         }
-        guard let winner = tree.winner, let winnerRow = rows[winner.rev] else {
+        guard let winner = leaves.first, let winnerRow = rows[winner.rev] else {
             throw StoreError(.io, "\(path): document \(id) has no winning revision after a write")
         }
         try db.cachedStatement(sql: "UPDATE docs SET winner = ? WHERE doc_id = ?").execute(arguments: [winnerRow, docRow])
+        return leaves
+    }
+
+    /// The store's `revs_limit`, read once per transaction.
+    private func revsLimit() throws -> Int {
+        if let limit = cache.revsLimit { return limit }
+        let limit = try Int.fetchOne(db.cachedStatement(sql: "SELECT revs_limit FROM store_info")) ?? 1000
+        cache.revsLimit = limit
+        return limit
     }
 
     // MARK: Local documents
@@ -316,5 +343,6 @@ public struct StoreWriter {
     public func setRevsLimit(_ limit: Int) throws {
         guard limit > 0 else { throw StoreError.invalidDocument(nil, "revs_limit must be a positive integer") }
         try db.execute(sql: "UPDATE store_info SET revs_limit = ?", arguments: [limit])
+        cache.revsLimit = limit
     }
 }
