@@ -72,10 +72,13 @@ public struct StoreReader {
     }
 
     func storedRevision(row: Int64) throws -> StoredRevision? {
-        guard let rev = try Row.fetchOne(db.cachedStatement(sql: "SELECT body, deleted FROM revs WHERE rev_id = ?"), arguments: [row]),
+        guard let rev = try Row.fetchOne(db.cachedStatement(sql: """
+                  SELECT body, deleted, EXISTS (SELECT 1 FROM rev_attachments WHERE rev_id = ?1) FROM revs WHERE rev_id = ?1
+                  """), arguments: [row]),
               let body: String = rev[0]
         else { return nil }
-        return StoredRevision(body: body, deleted: rev[1], attachments: try attachments(ofRevisionRow: row))
+        let hasAttachments: Bool = rev[2]
+        return StoredRevision(body: body, deleted: rev[1], attachments: hasAttachments ? try attachments(ofRevisionRow: row) : [])
     }
 
     func attachments(ofRevisionRow row: Int64) throws -> [StoredAttachment] {
