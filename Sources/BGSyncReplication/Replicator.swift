@@ -116,10 +116,11 @@ public struct Replicator: Sendable {
     /// changes feed, `_revs_diff`, `_bulk_get`) overlaps writing batch N to the target, so the
     /// two sides work at the same time; at most two batches are held in memory.
     ///
-    /// Checkpoints: the target's is written with every batch (for a local store, in the same
-    /// transaction as the batch), the source's at most every ``checkpointInterval`` and when
-    /// the direction ends or stops, as CouchDB's replicator does: a source checkpoint that lags
-    /// behind only makes the next run re-read changes the target already has.
+    /// Checkpoints: a local target stores its checkpoint with every batch, in the batch's
+    /// transaction; a server target, and the source, at most every ``checkpointInterval`` and
+    /// when the direction ends or stops, as CouchDB's replicator does (each is an extra
+    /// request). A checkpoint that lags behind only makes the next run read again changes the
+    /// target already has; it never skips any, since it is written after what it covers.
     func replicate(from source: any ReplicationPeer, to target: any ReplicationPeer, direction: String,
                    filter: ChangesFilter?, http: HTTPPeer?) async throws -> DirectionResult {
         let sourceID = try await source.open()
@@ -153,6 +154,8 @@ public struct Replicator: Sendable {
             }
         }
 
+        var targetCheckpointed = (seq: startSeq, at: ContinuousClock.now)
+
         func interrupted() -> ReplicationError {
             ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(stats.lastSeq))")
         }
@@ -177,10 +180,13 @@ public struct Replicator: Sendable {
             if dryRun {
                 stats.lastSeq = batch.lastSeq
             } else {
-                try await write(read, from: source, to: target, stats: &stats, checkpoint: { stats in
+                let due = isLast || stopping || target.checkpointsWithWrites
+                    || ContinuousClock.now - targetCheckpointed.at >= checkpointInterval
+                let checkpointed = try await write(read, from: source, to: target, stats: &stats, checkpoint: !due ? nil : { stats in
                     Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
                                     lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
-                }, replicationID: replicationID)
+                }, replicationID: replicationID, lastCheckpoint: targetCheckpointed.seq)
+                if checkpointed { targetCheckpointed = (stats.lastSeq, ContinuousClock.now) }
                 report(direction, stats, http)
                 await checkpointSource(force: isLast || stopping)
             }
@@ -189,32 +195,34 @@ public struct Replicator: Sendable {
         return stats
     }
 
-    /// Writes one batch to the target with the target's checkpoint (after the revisions are
-    /// durable), and advances `stats`.
+    /// Writes one batch to the target, then (when `checkpoint` makes one) the target's
+    /// checkpoint, after the revisions are durable; advances `stats`.
+    /// - Returns: whether the checkpoint was written.
     private func write(_ read: SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
-                       stats: inout DirectionResult, checkpoint: (DirectionResult) -> JSONValue, replicationID: String) async throws {
-        let moved = read.batch.lastSeq != stats.lastSeq
+                       stats: inout DirectionResult, checkpoint makeCheckpoint: ((DirectionResult) -> JSONValue)?,
+                       replicationID: String, lastCheckpoint: OpaqueSequence) async throws -> Bool {
         guard !read.requests.isEmpty else {
             stats.lastSeq = read.batch.lastSeq
-            if moved { try await target.writeCheckpoint(id: replicationID, body: checkpoint(stats)) }
-            return
+            guard let makeCheckpoint, stats.lastSeq != lastCheckpoint else { return false }
+            try await target.writeCheckpoint(id: replicationID, body: makeCheckpoint(stats))
+            return true
         }
         var fetched = read.fetched
         stats.docsRead += fetched.count
         var next = stats
         next.lastSeq = read.batch.lastSeq
         next.docsWritten += fetched.count  // as recorded in the history; refusals are counted after the write
-        let body = checkpoint(next)
+        let checkpoint = makeCheckpoint.map { (id: replicationID, body: $0(next)) }
         let written: WriteResult
         do {
-            written = try await target.write(fetched, checkpoint: (replicationID, body))
+            written = try await target.write(fetched, checkpoint: checkpoint)
         } catch let missing as MissingStubs {
             // The target lacks attachment data the stubs referred to: send it all.
             logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
             let again = read.requests.filter { missing.ids.contains($0.id) }.map { RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) }
             let refetched = try await source.fetch(again)
             fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched
-            written = try await target.write(fetched, checkpoint: (replicationID, body))
+            written = try await target.write(fetched, checkpoint: checkpoint)
         }
         stats.lastSeq = read.batch.lastSeq
         stats.docsWritten += written.written
@@ -225,6 +233,7 @@ public struct Replicator: Sendable {
             logger.warning("the target refused a revision", metadata: [
                 "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])
         }
+        return checkpoint != nil
     }
 
     private func report(_ direction: String, _ stats: DirectionResult, _ http: HTTPPeer?) {

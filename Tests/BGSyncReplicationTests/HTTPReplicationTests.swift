@@ -205,6 +205,29 @@ struct HTTPReplicationTests {
         }
     }
 
+    @Test("a push checkpoints on the server once at the end, not per batch; an interrupted one at the stop")
+    func pushCheckpoints() async throws {
+        try await withServer { server, remote, dir in
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            for i in 0..<30 { try local.put(String(format: "p%02d", i), "{}") }
+            let stops = Counter()
+            await #expect(throws: ReplicationError.self) {
+                _ = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push, batchSize: 10,
+                                   shouldStop: { stops.next() > 2 })
+            }
+            let checkpointWrites = { server.requests().filter { $0.method == "PUT" && $0.path.contains("/_local/") }.count }
+            #expect(checkpointWrites() == 1)
+            #expect(try remote.read { try $0.info().documentCount } == 20)
+            server.resetRequestLog()
+            let rest = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push, batchSize: 10)
+            #expect(rest.push?.changesRead == 10)
+            #expect(rest.push?.docsWritten == 10)
+            #expect(server.requests().filter { $0.path.hasSuffix("/_bulk_docs") }.count == 1)
+            #expect(checkpointWrites() == 1)
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
     @Test("403 stops the run with a permission error naming the request")
     func forbiddenDatabase() async throws {
         try await withServer { server, remote, dir in

@@ -27,6 +27,9 @@ public final class HTTPPeer: ReplicationPeer {
 
     public var displayName: String { client.url.description }
 
+    /// A checkpoint is a request of its own (`PUT _local/…`).
+    public var checkpointsWithWrites: Bool { false }
+
     /// HTTP requests made so far.
     public var requestCount: Int { client.requestCount }
 

@@ -13,6 +13,9 @@ public struct LocalPeer: ReplicationPeer {
 
     public var displayName: String { "file:" + store.path }
 
+    /// A batch and its checkpoint are one transaction.
+    public var checkpointsWithWrites: Bool { true }
+
     public func open() async throws -> String {
         "bgsync-store:" + (try local { try $0.read { try $0.uuid() } })
     }

@@ -30,6 +30,10 @@ public protocol ReplicationPeer: Sendable {
     /// Stores revisions as they are (`_bulk_docs` with `new_edits: false`) and then, only once
     /// they are durable, the checkpoint (in the same transaction for a local store).
     func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult
+
+    /// Whether ``write(_:checkpoint:)`` stores the checkpoint at no extra cost (in the batch's
+    /// transaction); otherwise the replicator writes it only now and then.
+    var checkpointsWithWrites: Bool { get }
 }
 
 /// What a changes feed may be filtered by.
