@@ -7,7 +7,7 @@ import Foundation
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the state of jobs: idle, running (with progress), skipped, backing off, failed, cancelled.")
+        abstract: "Show the state of jobs: idle, running (with progress), skipped, backing off, failed, refused, cancelled.")
 
     @Argument(help: "One job's tag (default: every job the state database knows).")
     var tag: String?
@@ -81,6 +81,7 @@ enum JobStatus {
         switch job.lastOutcome {
         case .failed?, .interrupted?: return "failed"
         case .skipped?: return "skipped"
+        case .refused?: return "refused"
         default: return "idle"
         }
     }
