@@ -224,6 +224,33 @@ struct FaultMatrixTests {
     }
 }
 
+@Suite("Fault matrix: the store comparison")
+struct FaultMatrixComparisonTests {
+    @Test("the comparison sees a missing tombstone, an extra conflict branch and a different body")
+    func seesDifferences() throws {
+        let directory = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-compare-\(UUID().uuidString)").path
+        try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let a = try DocumentStore.open(at: directory + "/a.sqlite")
+        let b = try DocumentStore.open(at: directory + "/b.sqlite")
+        let doc = #"{"_id":"d","_rev":"1-aaaa","_revisions":{"start":1,"ids":["aaaa"]},"v":1}"#
+        for store in [a, b] { try store.write { _ = try $0.put(json: doc, newEdits: false) } }
+        #expect(try FaultMatrixComparison.image(of: a) == FaultMatrixComparison.image(of: b))
+
+        try b.write { _ = try $0.put(json: #"{"_id":"d","_rev":"1-bbbb","_revisions":{"start":1,"ids":["bbbb"]},"v":2}"#, newEdits: false) }
+        #expect(try FaultMatrixComparison.image(of: a) != FaultMatrixComparison.image(of: b))
+        #expect(try FaultMatrixComparison.conflictedDocuments(b) == 1)
+
+        try a.write { _ = try $0.put(json: #"{"_id":"d","_rev":"1-bbbb","_revisions":{"start":1,"ids":["bbbb"]},"v":3}"#, newEdits: false) }
+        #expect(try FaultMatrixComparison.image(of: a) != FaultMatrixComparison.image(of: b))
+
+        let c = try DocumentStore.open(at: directory + "/c.sqlite")
+        let d = try DocumentStore.open(at: directory + "/d.sqlite")
+        try c.write { tx in _ = try tx.delete(id: "gone", rev: try tx.put(id: "gone", json: "{}")) }
+        #expect(try FaultMatrixComparison.image(of: c) != FaultMatrixComparison.image(of: d))
+    }
+}
+
 /// A counter safe to bump from `@Sendable` closures (the fixture server's fault actions).
 final class Counter: @unchecked Sendable {
     private let lock = NSLock()

@@ -77,6 +77,7 @@ enum JobStatus {
     static func state(_ job: JobRecord, now: Date) -> String {
         if !job.enabled { return "cancelled" }
         if job.isRunning { return "running" }
+        if job.lastOutcome == .refused { return "refused" }  // waits for a human, whatever the backoff
         if job.consecutiveFailures > 0, let next = job.nextEligible, next > now { return "backing-off" }
         switch job.lastOutcome {
         case .failed?, .interrupted?: return "failed"

@@ -35,7 +35,7 @@ public struct JobFile: Sendable {
     public struct Hooks: Sendable, Equatable {
         /// Run after a synced run.
         public var onSuccess: [String]?
-        /// Run after a failed or interrupted run.
+        /// Run after a failed, interrupted or refused run.
         public var onFailure: [String]?
         /// Run after a skipped run.
         public var onSkip: [String]?
