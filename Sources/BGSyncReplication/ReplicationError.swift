@@ -20,12 +20,19 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
         case localStore
         /// The run was asked to stop (deadline or signal) and stopped at a batch boundary. Exit 75.
         case interrupted
+        /// The push would delete more of the remote's documents than
+        /// ``ReplicatorConfiguration/maxDelete`` allows, so it did not start (the pull did
+        /// complete). Not transient: refused again until a human acts (`--force`). Exit 65.
+        case deletionRefused
     }
 
     /// The kind of failure.
     public let kind: Kind
     /// A sentence naming the URL (without credentials), file or document at fault.
     public let message: String
+    /// What the run completed before it stopped, when a direction finished: the pull of a run
+    /// whose push failed or was refused.
+    public var partialResult: SyncResult?
 
     /// Creates an error.
     public init(_ kind: Kind, _ message: String) {

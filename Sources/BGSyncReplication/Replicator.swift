@@ -60,8 +60,8 @@ public struct Replicator: Sendable {
                 throw ReplicationError(.localStore, error.message)
             }
         }
+        var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
         do {
-            var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
             if configuration.direction != .push {
                 result.pull = try await replicate(from: remote, to: local, direction: "pull",
                                                   filter: configuration.pullFilter.map { .pull($0) }, http: httpPeer)
@@ -77,6 +77,13 @@ public struct Replicator: Sendable {
             }
             await httpPeer?.shutdown()
             return result
+        } catch var error as ReplicationError {
+            await httpPeer?.shutdown()
+            if result.pull != nil {
+                result.httpRequests = httpPeer?.requestCount ?? 0
+                error.partialResult = result
+            }
+            throw error
         } catch {
             await httpPeer?.shutdown()
             throw error
@@ -131,6 +138,9 @@ public struct Replicator: Sendable {
         let sourceCheckpoint = try await source.readCheckpoint(id: replicationID)
         let targetCheckpoint = sourceCheckpoint == nil ? nil : try await target.readCheckpoint(id: replicationID)
         let (startSeq, history) = Checkpoint.startPoint(source: sourceCheckpoint, target: targetCheckpoint)
+        if direction == "push", !dryRun, let limit = configuration.maxDelete {
+            try await DeletionGuard(limit: limit, logger: logger).check(source: source, target: target, since: startSeq, filter: filter)
+        }
         let sessionID = MD5.hex(MD5.digest(Array(UUID().uuidString.utf8)))
         let startTime = Date()
         var stats = DirectionResult(direction: direction)

@@ -69,6 +69,8 @@ public struct Fault: Sendable, CustomStringConvertible {
         case delay(seconds: Double)
         /// Delete a database (the request's own when nil), then answer normally.
         case deleteDatabase(String?)
+        /// Run a closure (change the server's data, expire sessions …), then answer normally.
+        case perform(@Sendable () -> Void)
     }
 
     /// What the fault does.
@@ -140,6 +142,17 @@ public struct Fault: Sendable, CustomStringConvertible {
         Fault(.deleteDatabase(database), method: method, path: path, skip: skip, times: times)
     }
 
+    /// Run `body` just before handling the request normally: lets a test change the server's
+    /// documents or expire its sessions between two given requests of a run.
+    ///
+    /// ```swift
+    /// server.inject(.before(path: .suffix("/_bulk_docs"), skip: 1) { server.expireSessions() })
+    /// ```
+    public static func before(method: String? = nil, path: PathPattern = .any, skip: Int = 0, times: Int = 1,
+                              _ body: @escaping @Sendable () -> Void) -> Fault {
+        Fault(.perform(body), method: method, path: path, skip: skip, times: times)
+    }
+
     func matches(method: String, path: String) -> Bool {
         (self.method == nil || self.method == method) && self.path.matches(path)
     }
@@ -153,6 +166,7 @@ public struct Fault: Sendable, CustomStringConvertible {
         case .malformedJSON: "malformedJSON"
         case .delay(let seconds): "delay(\(seconds)s)"
         case .deleteDatabase(let name): "deleteDatabaseBefore(\(name ?? "the request's"))"
+        case .perform: "before(…)"
         }
         return "\(name) (\(method ?? "any method"), \(path))"
     }

@@ -18,7 +18,7 @@ struct RunCommand: AsyncParsableCommand {
 
     @Argument(help: "Job files or names.")
     var jobs: [String]
-    @Flag(help: "Ignore due time, backoff and constraints (not a cancellation).")
+    @Flag(help: "Ignore due time, backoff and constraints (not a cancellation); push even a mass deletion (max_delete).")
     var force = false
     @Flag(help: "Report what would be transferred; write nothing.")
     var dryRun = false
@@ -71,7 +71,7 @@ struct RunCommand: AsyncParsableCommand {
             Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s")
         case .skipped:
             Console.out("\(report.tag): skipped: \(report.reason ?? "")")
-        case .failed, .interrupted:
+        case .failed, .interrupted, .refused:
             let reason = report.reason ?? ""
             Console.error(reason.hasPrefix(report.tag) ? reason : "\(report.tag): \(report.outcome.rawValue): \(reason)")
         }

@@ -7,7 +7,7 @@ import Foundation
 struct StatusCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "status",
-        abstract: "Show the state of jobs: idle, running (with progress), skipped, backing off, failed, cancelled.")
+        abstract: "Show the state of jobs: idle, running (with progress), skipped, backing off, failed, refused, cancelled.")
 
     @Argument(help: "One job's tag (default: every job the state database knows).")
     var tag: String?
@@ -77,10 +77,12 @@ enum JobStatus {
     static func state(_ job: JobRecord, now: Date) -> String {
         if !job.enabled { return "cancelled" }
         if job.isRunning { return "running" }
+        if job.lastOutcome == .refused { return "refused" }  // waits for a human, whatever the backoff
         if job.consecutiveFailures > 0, let next = job.nextEligible, next > now { return "backing-off" }
         switch job.lastOutcome {
         case .failed?, .interrupted?: return "failed"
         case .skipped?: return "skipped"
+        case .refused?: return "refused"
         default: return "idle"
         }
     }

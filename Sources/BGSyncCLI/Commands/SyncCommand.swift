@@ -38,12 +38,20 @@ struct SyncCommand: AsyncParsableCommand {
     var batchSize: Int = 500
     @Option(help: "A PEM file of CA certificates to trust.")
     var caFile: String?
+    @Option(help: ArgumentHelp("Refuse a push that would delete more of the remote's documents than this: a percentage (\"50%\") or a number of documents.",
+                               valueName: "limit"))
+    var maxDelete: String = "50%"
+    @Flag(help: "Push even a mass deletion (lifts --max-delete).")
+    var force = false
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         if pullOnly && pushOnly { throw ValidationError("--pull-only and --push-only exclude each other") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if !["basic", "session"].contains(auth) { throw ValidationError("--auth must be basic or session") }
+        if DeletionLimit(parsing: maxDelete) == nil {
+            throw ValidationError("--max-delete \(maxDelete): expected \(DeletionLimit.accepted)")
+        }
     }
 
     func run() async throws {
@@ -53,6 +61,7 @@ struct SyncCommand: AsyncParsableCommand {
                 direction: pullOnly ? .pull : pushOnly ? .push : .pullAndPush)
             configuration.batchSize = batchSize
             configuration.http.caFile = caFile
+            configuration.maxDelete = force ? nil : DeletionLimit(parsing: maxDelete)
             if let user {
                 let password = try readPassword()
                 configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)
@@ -70,7 +79,8 @@ struct SyncCommand: AsyncParsableCommand {
             }
         } catch {
             if json, let failure = error as? ReplicationError {
-                Console.out(SyncReport.json(nil, outcome: failure.kind == .interrupted ? "interrupted" : "failed", reason: failure.message, seconds: nil))
+                let outcome = failure.kind == .interrupted ? "interrupted" : failure.kind == .deletionRefused ? "refused" : "failed"
+                Console.out(SyncReport.json(failure.partialResult, outcome: outcome, reason: failure.message, seconds: nil))
             }
             throw report(error)
         }

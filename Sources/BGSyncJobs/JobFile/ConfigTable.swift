@@ -1,3 +1,4 @@
+import BGSyncReplication
 import BGSyncStore
 
 /// A table of a configuration file with typed, validating accessors: every error names the
@@ -71,6 +72,21 @@ struct ConfigTable {
             throw error(key, "expected \(ByteSize.accepted), got \(value.serialized.prefix(60))")
         }
         return bytes
+    }
+
+    /// `"50%"` (0–100) or a whole number of documents (`200` or `"200"`).
+    func deletionLimit(_ key: String) throws -> DeletionLimit? {
+        guard let value = object[key] else { return nil }
+        let limit: DeletionLimit?
+        if let number = value.intValue {
+            limit = DeletionLimit(count: number)
+        } else if let text = value.stringValue {
+            limit = DeletionLimit(parsing: text)
+        } else {
+            limit = nil
+        }
+        guard let limit else { throw error(key, "expected \(DeletionLimit.accepted), got \(value.serialized.prefix(60))") }
+        return limit
     }
 
     func choice<E: RawRepresentable & CaseIterable>(_ key: String, _ type: E.Type) throws -> E? where E.RawValue == String {

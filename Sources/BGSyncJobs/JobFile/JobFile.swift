@@ -1,3 +1,4 @@
+import BGSyncReplication
 import BGSyncStore
 import Foundation
 
@@ -26,12 +27,15 @@ public struct JobFile: Sendable {
     public var hooks: Hooks
     /// `[metrics] textfile`: a Prometheus node_exporter textfile rewritten after each run.
     public var metricsTextfile: String?
+    /// `max_delete`: the mass-deletion guard, a percentage of the remote's documents (`"50%"`,
+    /// the default) or a number of documents; `bgsync run --force` lifts it.
+    public var maxDelete: DeletionLimit = .standard
 
     /// `on_success`, `on_failure`, `on_skip` commands (argv arrays, no shell).
     public struct Hooks: Sendable, Equatable {
         /// Run after a synced run.
         public var onSuccess: [String]?
-        /// Run after a failed or interrupted run.
+        /// Run after a failed, interrupted or refused run.
         public var onFailure: [String]?
         /// Run after a skipped run.
         public var onSkip: [String]?
@@ -39,7 +43,7 @@ public struct JobFile: Sendable {
         public var timeout: Double = 30
     }
 
-    static let topKeys = ["tag", "registry", "factory", "input", "constraints", "schedule", "backoff", "hooks", "metrics"]
+    static let topKeys = ["tag", "registry", "factory", "max_delete", "input", "constraints", "schedule", "backoff", "hooks", "metrics"]
     static let constraintKeys = ["network", "metered_unknown", "battery_not_low", "min_battery_percent", "requires_charging",
                                  "storage_not_low", "min_free_storage", "min_free_storage_percent"]
     static let scheduleKeys = ["interval", "flex", "timeout"]
@@ -71,6 +75,7 @@ public struct JobFile: Sendable {
         let factory = try root.requiredString("factory", "the name of a factory in the registry")
         var input = JSONObject()
         if let table = try root.table("input") { input = table.object }
+        let maxDelete = try root.deletionLimit("max_delete") ?? .standard
 
         var constraints = JobConstraints()
         if let table = try root.table("constraints") {
@@ -124,7 +129,8 @@ public struct JobFile: Sendable {
             }
         }
         return JobFile(path: path, tag: tag, registry: registry, registryExplicit: registryText != nil, factory: factory,
-                       input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile)
+                       input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile,
+                       maxDelete: maxDelete)
     }
 
     /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.

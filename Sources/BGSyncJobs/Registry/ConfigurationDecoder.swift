@@ -12,7 +12,7 @@ struct ConfigurationDecoder {
     let baseDirectory: String
 
     static let keys = ["kind", "database", "remote", "direction", "batch_size", "auth", "headers", "pull_filter",
-                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries"]
+                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries", "retry_delay"]
     static let authKeys = ["type", "user", "password_file", "password_env", "password_credential",
                            "token_file", "token_env", "token_command"]
     static let tlsKeys = ["ca_file", "client_cert", "client_key", "insecure"]
@@ -40,6 +40,7 @@ struct ConfigurationDecoder {
         }
         if let seconds = try table.duration("request_timeout") { configuration.http.requestTimeout = seconds }
         configuration.http.maxRetries = try table.int("max_retries", range: 0...100) ?? configuration.http.maxRetries
+        if let seconds = try table.duration("retry_delay") { configuration.http.initialRetryDelay = seconds }
         if let headers = try table.table("headers") {
             for (name, value) in headers.object.members {
                 guard let text = value.stringValue else { throw headers.error(name, "header values must be strings") }

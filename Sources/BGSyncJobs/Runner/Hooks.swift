@@ -10,7 +10,7 @@ enum Hooks {
         switch report.outcome {
         case .synced: command = hooks.onSuccess
         case .skipped: command = hooks.onSkip
-        case .failed, .interrupted: command = hooks.onFailure
+        case .failed, .interrupted, .refused: command = hooks.onFailure
         }
         guard let command else { return }
         var env = environment

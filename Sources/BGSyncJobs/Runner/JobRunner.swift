@@ -10,7 +10,8 @@ import Synchronization
 public struct JobRunner: Sendable {
     /// How the run is invoked.
     public struct Options: Sendable {
-        /// `--force`: ignore due time, backoff and constraints (not a cancellation).
+        /// `--force`: ignore due time, backoff and constraints (not a cancellation), and push
+        /// even a mass deletion (the job's `max_delete`).
         public var force = false
         /// `--dry-run`: report what would be transferred, write nothing.
         public var dryRun = false
@@ -34,7 +35,7 @@ public struct JobRunner: Sendable {
     public struct Report: Sendable {
         /// The job's tag (or the file when the job could not be read).
         public var tag: String
-        /// synced, skipped, failed or interrupted.
+        /// synced, skipped, failed, interrupted or refused.
         public var outcome: RunOutcome
         /// Why it was skipped, failed or interrupted.
         public var reason: String?
@@ -130,7 +131,8 @@ public struct JobRunner: Sendable {
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
         do {
-            let configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
+            var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
+            configuration.maxDelete = options.force ? nil : job.maxDelete
             if configuration.http.insecure {
                 logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
             }
@@ -153,16 +155,25 @@ public struct JobRunner: Sendable {
             report.outcome = .interrupted
             report.reason = options.stopRequested() ? "stopped by a signal; \(error.message)" : "deadline reached; \(error.message)"
             report.exitCode = SysExit.tempFail
+            report.result = error.partialResult
+        } catch let error as ReplicationError where error.kind == .deletionRefused {
+            // Not a failure of the sync machinery: the pull completed, the push waits for a human.
+            report.outcome = .refused
+            report.reason = error.message
+            report.exitCode = SysExit.code(for: error)
+            report.result = error.partialResult
+            logger.error("push refused", metadata: ["error": "\(error.message)"])
         } catch {
             report.outcome = .failed
             report.reason = "\(error)"
             report.exitCode = SysExit.code(for: error)
+            report.result = (error as? ReplicationError)?.partialResult
             logger.error("failed", metadata: ["error": "\(error)"])
         }
         report.duration = Date().timeIntervalSince(started)
         do {
             let updated = try state.finishRun(
-                runID: runID, tag: job.tag, outcome: report.outcome, reason: report.reason, error: report.outcome == .failed ? report.reason : nil,
+                runID: runID, tag: job.tag, outcome: report.outcome, reason: report.reason, error: report.outcome == .failed || report.outcome == .refused ? report.reason : nil,
                 exitCode: report.exitCode, resultJSON: report.result.map { ProgressJSON.result($0, dryRun: options.dryRun) },
                 policy: job.schedule, at: Date())
             report.nextEligible = updated.nextEligible

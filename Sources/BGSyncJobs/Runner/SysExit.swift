@@ -9,7 +9,8 @@ public enum SysExit {
     public static let failure: Int32 = 1
     /// EX_USAGE: a command-line mistake.
     public static let usage: Int32 = 64
-    /// EX_DATAERR: data bgsync cannot accept (malformed server response or input).
+    /// EX_DATAERR: data bgsync cannot accept (malformed server response or input), or data it
+    /// will not push without confirmation (a mass deletion refused by `max_delete`).
     public static let dataError: Int32 = 65
     /// EX_NOINPUT: a file named on the command line does not exist.
     public static let noInput: Int32 = 66
@@ -32,7 +33,7 @@ public enum SysExit {
             case .configuration: return config
             case .unreachable, .databaseNotFound: return unavailable
             case .transient, .rejected, .interrupted: return tempFail
-            case .malformedResponse: return dataError
+            case .malformedResponse, .deletionRefused: return dataError
             case .unauthorized: return noPermission
             case .localStore: return ioError
             }

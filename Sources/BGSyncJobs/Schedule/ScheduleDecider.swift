@@ -54,12 +54,14 @@ public enum ScheduleDecider {
     /// * `synced`: `now + interval - flex`, or nil without an interval (every run is due);
     /// * `failed`, `interrupted`: `now + backoffDelay(consecutiveFailures)` — or the due time
     ///   from `lastSuccess`, when that is later;
+    /// * `refused`: `now + interval - flex`, as after a sync (the pull completed; refusing
+    ///   again sooner helps nobody), without backoff;
     /// * `skipped`: the due time from `lastSuccess` (a skip does not move the schedule).
     /// - Parameter consecutiveFailures: the count after this outcome (1 after a first failure).
     public static func nextEligible(after outcome: RunOutcome, consecutiveFailures: Int, policy: SchedulePolicy, now: Date,
                                     lastSuccess: Date? = nil) -> Date? {
         switch outcome {
-        case .synced:
+        case .synced, .refused:
             return dueDate(lastSuccess: now, policy: policy, now: now)
         case .failed, .interrupted:
             let retry = now.addingTimeInterval(backoffDelay(failures: consecutiveFailures, policy: policy))

@@ -57,6 +57,10 @@ public enum RunOutcome: String, Sendable, CaseIterable {
     /// The run was stopped (deadline, SIGTERM/SIGINT) after saving its checkpoints; counts for
     /// backoff like a failure, as WorkManager retries a stopped worker with backoff.
     case interrupted
+    /// The pull completed but the push was refused: it would have deleted more of the remote's
+    /// documents than `max_delete` allows. Not transient, so no backoff grows: the job keeps its
+    /// interval, and each run refuses again until a human acts (`--force`, or a higher limit).
+    case refused
 
     /// Whether this outcome adds one to the consecutive failures (and so to the backoff).
     public var countsAsFailure: Bool { self == .failed || self == .interrupted }

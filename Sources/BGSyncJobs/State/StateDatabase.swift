@@ -183,7 +183,8 @@ public final class StateDatabase: Sendable {
     /// Records how the run ended and returns the job's updated record.
     ///
     /// `synced` sets the last success to `at` and resets the failures; `failed` and
-    /// `interrupted` add one failure (the backoff counts from `at`); `skipped` changes neither.
+    /// `interrupted` add one failure (the backoff counts from `at`); `skipped` and `refused`
+    /// change neither (a refused push is not transient: backing off would not fix it).
     /// The next eligible time comes from ``ScheduleDecider/nextEligible(after:consecutiveFailures:policy:now:lastSuccess:)``.
     /// - Throws: ``StateError/Kind/unknownRun`` when `runID` is not a run of `tag`.
     @discardableResult
@@ -210,7 +211,7 @@ public final class StateDatabase: Sendable {
             case .failed, .interrupted:
                 job.consecutiveFailures += 1
                 job.lastFailure = at
-            case .skipped:
+            case .skipped, .refused:
                 break
             }
             if outcome != .skipped {

@@ -28,6 +28,10 @@ public struct ReplicatorConfiguration: Sendable {
     public var pushFilter: PushFilter?
     /// How to reach the remote when it is an HTTP server.
     public var http: HTTPOptions = HTTPOptions()
+    /// The mass-deletion guard: a push that would delete more of the remote's live documents
+    /// than this does not start (``ReplicationError/Kind/deletionRefused``). Default
+    /// ``DeletionLimit/standard`` (50 %); nil pushes whatever it deletes (`--force`).
+    public var maxDelete: DeletionLimit? = .standard
 
     /// Creates a configuration with the defaults above.
     public init(database: String, remote: Endpoint, direction: Direction = .pullAndPush) {

@@ -13,6 +13,7 @@ public final class HTTPPeer: ReplicationPeer {
         var identity: String?
         var bulkGet = true
         var checkpointRevs: [String: String] = [:]
+        var documentCount: Int?
     }
 
     /// Connects lazily to the database at `url`.
@@ -40,11 +41,18 @@ public final class HTTPPeer: ReplicationPeer {
         if let identity = state.withLock({ $0.identity }) { return identity }
         let response = try await client.send(.GET, "")
         try check(response, "GET \(displayName)")
-        _ = try response.json("GET \(displayName)")
+        let info = try response.json("GET \(displayName)")
         let identity = "couchdb:" + displayName
-        state.withLock { $0.identity = identity }
+        state.withLock {
+            $0.identity = identity
+            $0.documentCount = info["doc_count"]?.intValue
+        }
         return identity
     }
+
+    /// `doc_count` as `GET /db` reported it in ``open()``; nil before, or when the server
+    /// does not report one.
+    var documentCountAtOpen: Int? { state.withLock { $0.documentCount } }
 
     /// Maps a refusal to an error; returns for 2xx.
     func check(_ response: CouchResponse, _ context: String) throws {

@@ -54,6 +54,7 @@ struct FixtureResponder: HTTPResponder {
             if case .delay(let seconds) = fault?.action {
                 try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
             }
+            if case .perform(let body) = fault?.action { body() }
             if case .deleteDatabase(let name) = fault?.action,
                let target = name ?? rawPath.split(separator: "/").first.map({ String($0).removingPercentEncoding ?? String($0) }) {
                 core.deleteDatabase(target)

@@ -23,7 +23,7 @@ struct StateDatabaseTests {
         bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    @Test("open creates a 0700 directory and a WAL database stamped BGST, version 1")
+    @Test("open creates a 0700 directory and a WAL database stamped BGST, version 2")
     func create() throws {
         try withStateTemporaryDirectory { tmp in
             let directory = tmp + "/a/b/bgsync"
@@ -37,7 +37,7 @@ struct StateDatabaseTests {
             #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0)
             let header = try Self.header(directory + "/state.sqlite")
             #expect(Self.bigEndian(header, at: 68) == 0x4247_5354)  // application_id "BGST"
-            #expect(Self.bigEndian(header, at: 60) == 1)  // user_version
+            #expect(Self.bigEndian(header, at: 60) == 2)  // user_version
             #expect(header[18] == 2 && header[19] == 2)  // WAL
             // An existing directory is used as it is; reopening keeps the data.
             #expect(try StateDatabase.open(directory: directory).job("notes")?.enabled == false)

@@ -1,0 +1,20 @@
+import BGSyncStore
+
+extension LocalPeer: LiveDocumentCounting {
+    func liveDocumentCount() async throws -> Int? {
+        try read { try $0.liveDocumentCount() }
+    }
+
+    func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
+        try read { try $0.liveDocumentIDs(among: ids) }
+    }
+
+    /// Reads the store, turning store errors into replication errors.
+    func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
+        do {
+            return try store.read { try body($0) }
+        } catch let error as StoreError {
+            throw ReplicationError(.localStore, error.message)
+        }
+    }
+}
