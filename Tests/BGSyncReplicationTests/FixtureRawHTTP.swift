@@ -50,7 +50,8 @@ enum FixtureRawHTTP {
         #endif
         guard fd >= 0 else { return Exchange(bytes: [], readError: errno) }
         defer { close(fd) }
-        var timeout = timeval(tv_sec: 5, tv_usec: 0)
+        // A safety net, not a speed check: a loaded CI machine may answer slowly.
+        var timeout = timeval(tv_sec: 30, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &timeout, socklen_t(MemoryLayout<timeval>.size))
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
