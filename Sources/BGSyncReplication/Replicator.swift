@@ -39,13 +39,7 @@ public struct Replicator: Sendable {
         guard configuration.batchSize > 0 else {
             throw ReplicationError.configuration("batch size must be at least 1 (got \(configuration.batchSize))")
         }
-        let store: DocumentStore
-        do {
-            store = try DocumentStore.open(at: configuration.database)
-        } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
-        }
-        let local = LocalPeer(store: store)
+        let local = try LocalPeer(openingAt: configuration.database)
         let remote: any ReplicationPeer
         var httpPeer: HTTPPeer?
         switch configuration.remote {
@@ -54,11 +48,7 @@ public struct Replicator: Sendable {
             httpPeer = peer
             remote = peer
         case .file(let path):
-            do {
-                remote = LocalPeer(store: try DocumentStore.open(at: path))
-            } catch let error as StoreError {
-                throw ReplicationError(.localStore, error.message)
-            }
+            remote = try LocalPeer(openingAt: path)
         }
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
         do {

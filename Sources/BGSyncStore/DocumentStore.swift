@@ -88,6 +88,23 @@ public final class DocumentStore: Sendable {
         return store
     }
 
+    /// A second connection to the same file, for reading only: its reads run while this
+    /// store's connection is inside a write transaction (WAL lets readers and one writer work
+    /// at once), each seeing the last committed state. A replicator reads the next batch
+    /// through it while it writes the current one.
+    public func concurrentReader() throws -> DocumentStore {
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(Self.busyTimeout)
+        configuration.label = "bgsync-store-reader"
+        do {
+            let queue = try retryingWhileBusy { try DatabaseQueue(path: path, configuration: configuration) }
+            return DocumentStore(path: path, queue: queue)
+        } catch {
+            throw StoreError.wrapping(error, path: path)
+        }
+    }
+
     /// Runs `body` in a read transaction: it sees one consistent snapshot of the database.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         do {

@@ -89,3 +89,33 @@ struct ConcurrentWriterTests {
         }
     }
 }
+
+@Suite("A concurrent reader")
+struct ConcurrentReaderTests {
+    @Test("reads the last committed state while the store's connection is inside a write transaction")
+    func readsDuringWrite() throws {
+        try withTemporaryDirectory { dir in
+            let store = try dir.openStore()
+            try store.put("a", "{}")
+            let reader = try store.concurrentReader()
+            let inside = DispatchSemaphore(value: 0), release = DispatchSemaphore(value: 0), done = DispatchSemaphore(value: 0)
+            DispatchQueue.global().async {
+                _ = try? store.write { tx in
+                    try tx.put(id: "b", json: "{}")
+                    inside.signal()
+                    release.wait()
+                }
+                done.signal()
+            }
+            inside.wait()
+            // The write transaction is open: the reader neither waits for it nor sees "b".
+            #expect(try reader.read { try $0.updateSeq() } == 1)
+            #expect(try reader.read { try $0.tree(of: "b") } == nil)
+            release.signal()
+            done.wait()
+            #expect(try reader.read { try $0.updateSeq() } == 2)
+            #expect(try reader.read { try $0.tree(of: "b") } != nil)
+            #expect(throws: StoreError.self) { try reader.write { try $0.put(id: "c", json: "{}") } }
+        }
+    }
+}

@@ -11,10 +11,6 @@ extension LocalPeer: LiveDocumentCounting {
 
     /// Reads the store, turning store errors into replication errors.
     func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
-        do {
-            return try store.read { try body($0) }
-        } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
-        }
+        try local(reader) { try $0.read { try body($0) } }
     }
 }

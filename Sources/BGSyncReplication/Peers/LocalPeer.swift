@@ -3,12 +3,28 @@ import BGSyncStore
 /// A local bgsync store as a replication peer: the local side of every run, or the remote side
 /// when the remote is another store file (`file:/path`).
 public struct LocalPeer: ReplicationPeer {
-    /// The store.
+    /// The store (writes, and reads unless `reader` is another connection).
     public let store: DocumentStore
+    /// Where the feed, `revs_diff`, fetches and checkpoints are read: a second connection lets
+    /// them run while a batch is being written through `store`.
+    let reader: DocumentStore
 
-    /// Wraps an open store.
-    public init(store: DocumentStore) {
+    /// Wraps an open store; `reader` is a second connection to it for reads
+    /// (``DocumentStore/concurrentReader()``), or the store itself.
+    public init(store: DocumentStore, reader: DocumentStore? = nil) {
         self.store = store
+        self.reader = reader ?? store
+    }
+
+    /// Opens (creating if needed) the store at `path` with a second connection for reads.
+    /// - Throws: ``ReplicationError`` (`localStore`) naming the file.
+    public init(openingAt path: String) throws {
+        do {
+            let store = try DocumentStore.open(at: path)
+            self.init(store: store, reader: try store.concurrentReader())
+        } catch let error as StoreError {
+            throw ReplicationError(.localStore, error.message)
+        }
     }
 
     public var displayName: String { "file:" + store.path }
@@ -17,24 +33,24 @@ public struct LocalPeer: ReplicationPeer {
     public var checkpointsWithWrites: Bool { true }
 
     public func open() async throws -> String {
-        "bgsync-store:" + (try local { try $0.read { try $0.uuid() } })
+        "bgsync-store:" + (try local(reader) { try $0.read { try $0.uuid() } })
     }
 
     public func readCheckpoint(id: String) async throws -> JSONValue? {
-        try local {
+        try local(reader) {
             try $0.read { tx in try tx.localDocument("_local/" + id).map { try JSONValue.parse($0) } }
         }
     }
 
     public func writeCheckpoint(id: String, body: JSONValue) async throws {
-        try local { _ = try $0.write { try $0.putLocal(id: "_local/" + id, json: body.serialized) } }
+        try local(store) { _ = try $0.write { try $0.putLocal(id: "_local/" + id, json: body.serialized) } }
     }
 
     public func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
         guard let start = Int(since.queryValue), start >= 0 else {
             throw ReplicationError(.malformedResponse, "\(displayName): sequence \(since) is not one of this store's sequences; delete the checkpoint to start over")
         }
-        return try local {
+        return try local(reader) {
             try $0.read { tx in
                 let changes = try tx.changes(since: start, limit: limit)
                 let lastSeq = changes.last.map { OpaqueSequence(json: String($0.seq)) } ?? since
@@ -58,7 +74,7 @@ public struct LocalPeer: ReplicationPeer {
     }
 
     public func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
-        try local { store in
+        try local(reader) { store in
             try store.read { tx in
                 Dictionary(try tx.revsDiff(revisions).map { ($0.id, $0.entry) }, uniquingKeysWith: { a, _ in a })
             }
@@ -66,7 +82,7 @@ public struct LocalPeer: ReplicationPeer {
     }
 
     public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
-        try local { store in
+        try local(reader) { store in
             try store.read { tx in
                 var fetched: [FetchedRevision] = []
                 for request in requests {
@@ -92,7 +108,7 @@ public struct LocalPeer: ReplicationPeer {
                 throw ReplicationError(.malformedResponse, "document \"\(revision.id)\" from the source is not acceptable: \(error.message)")
             }
         }
-        return try local { store in
+        return try local(store) { store in
             try store.write { tx in
                 var missingStubs = Set<String>()
                 var conflicts = 0
@@ -114,8 +130,9 @@ public struct LocalPeer: ReplicationPeer {
         }
     }
 
-    /// Runs store work, turning store errors into replication errors.
-    private func local<T>(_ body: (DocumentStore) throws -> T) throws -> T {
+    /// Runs work on `store` (this peer's writer or reader), turning store errors into
+    /// replication errors.
+    func local<T>(_ store: DocumentStore, _ body: (DocumentStore) throws -> T) throws -> T {
         do {
             return try body(store)
         } catch let error as StoreError {
