@@ -53,6 +53,7 @@ public struct IncomingDocument: Sendable {
                 bodyText += String(decoding: bytes[member.keyRange.lowerBound..<member.valueRange.upperBound], as: UTF8.self)
                 continue
             }
+            if try readCommonMember(member, of: bytes, revText: &revText) { continue }
             let value: JSONValue
             do {
                 value = try JSONValue.parse(Array(bytes[member.valueRange]))
@@ -100,6 +101,52 @@ public struct IncomingDocument: Sendable {
         body = bodyText + "}"
         if let revisions, let rev, revisions.first != rev {
             throw StoreError.invalidDocument(id, "_rev \(revText ?? rev.description) does not match _revisions, whose newest revision is \(revisions[0])")
+        }
+    }
+
+    /// Reads `_id`, `_rev`, `_deleted` and `_revisions` of the usual shapes straight from the
+    /// bytes, without building a `JSONValue` (every replicated revision has them). Returns
+    /// false, having changed nothing, for any other member or shape: the general path then
+    /// decodes it and words the error.
+    private mutating func readCommonMember(_ member: RawJSONMember, of bytes: [UInt8], revText: inout String?) throws -> Bool {
+        var reader = JSONReader(bytes, in: member.valueRange)
+        do {
+            switch member.key {
+            case "_id":
+                id = try reader.readString()
+            case "_rev":
+                let text = try reader.readString()
+                guard let parsed = try? RevisionID(parsing: text) else { return false }
+                revText = text
+                rev = parsed
+            case "_deleted":
+                deleted = try reader.readBool()
+            case "_revisions":
+                var start: Int?
+                var hashes: [String]?
+                try reader.beginObject()
+                while let key = try reader.nextKey() {
+                    switch key {
+                    case "start" where start == nil:
+                        start = try reader.readInt()
+                    case "ids" where hashes == nil:
+                        var ids: [String] = []
+                        try reader.beginArray()
+                        while try reader.nextElement() { ids.append(try reader.readString()) }
+                        hashes = ids
+                    default:
+                        _ = try reader.skipValue()
+                    }
+                }
+                guard let start, let hashes, let path = try? RevisionTree.path(start: start, ids: hashes) else { return false }
+                revisions = path
+            default:
+                return false
+            }
+            try reader.finish()
+            return true
+        } catch {
+            return false
         }
     }
 
