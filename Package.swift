@@ -25,7 +25,7 @@ let package = Package(
         // The local document database on SQLite (no networking).
         .target(
             name: "BGSyncStore",
-            dependencies: [.product(name: "GRDB", package: "GRDB.swift")]
+            dependencies: [.product(name: "GRDB", package: "GRDB.swift"), .product(name: "GRDBSQLite", package: "GRDB.swift")]
         ),
         // Peers, checkpoints and the one-shot replicate algorithm.
         .target(

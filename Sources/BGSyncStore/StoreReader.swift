@@ -53,13 +53,15 @@ public struct StoreReader {
             SELECT d.doc_id, r.rev_id, r.pos, r.hash, r.parent_hash, r.deleted
             FROM docs d JOIN revs r ON r.doc_id = d.doc_id WHERE d.id = ?
             """)
+        // Run for every document a replication writes or diffs: SQLite's API directly.
+        let rows = SQLiteStatement(statement)
+        rows.bind([.text(id)])
         var loaded: LoadedTree?
-        let rows = try Row.fetchCursor(statement, arguments: [id])
-        while let row = try rows.next() {
-            if loaded == nil { loaded = LoadedTree(docRow: row[0], tree: RevisionTree(), rows: [:]) }
-            let rev = RevisionID(trusted: row[2], hash: row[3])
-            loaded?.tree.load(rev, parentHash: row[4], deleted: row[5])
-            loaded?.rows[rev] = row[1]
+        while try rows.step() {
+            if loaded == nil { loaded = LoadedTree(docRow: rows.int(0), tree: RevisionTree(), rows: [:]) }
+            let rev = RevisionID(trusted: Int(rows.int(2)), hash: rows.text(3) ?? "")
+            loaded?.tree.load(rev, parentHash: rows.text(4), deleted: rows.int(5) != 0)
+            loaded?.rows[rev] = rows.int(1)
         }
         return loaded
     }

@@ -239,15 +239,21 @@ public struct StoreWriter {
                          content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws -> [RevisionTree.Leaf] {
         var tree = newTree
         tree.stem(limit: try revsLimit())
-        guard let seq = try Int.fetchOne(db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq")) else {
-            throw StoreError(.io, "\(path): store_info is empty")
-        }
+        // The statements run for every document use SQLite's API directly (SQLiteStatement).
+        let nextSeq = SQLiteStatement(try db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq"))
+        guard try nextSeq.step() else { throw StoreError(.io, "\(path): store_info is empty") }
+        let seq = nextSeq.int(0)
+        try nextSeq.run()
         let docRow: Int64
         if let loaded {
             docRow = loaded.docRow
-            try db.cachedStatement(sql: "UPDATE docs SET seq = ? WHERE doc_id = ?").execute(arguments: [seq, docRow])
+            let update = SQLiteStatement(try db.cachedStatement(sql: "UPDATE docs SET seq = ? WHERE doc_id = ?"))
+            update.bind([.int(seq), .int(docRow)])
+            try update.run()
         } else {
-            try db.cachedStatement(sql: "INSERT INTO docs (id, seq) VALUES (?, ?)").execute(arguments: [id, seq])
+            let insert = SQLiteStatement(try db.cachedStatement(sql: "INSERT INTO docs (id, seq) VALUES (?, ?)"))
+            insert.bind([.text(id), .int(seq)])
+            try insert.run()
             docRow = db.lastInsertedRowID
         }
         let oldTree = loaded?.tree ?? RevisionTree()
@@ -258,13 +264,14 @@ public struct StoreWriter {
         // New revisions and their attachments go in first: removing or demoting an old leaf
         // (below) deletes its attachments, and with them (trigger rev_attachments_unreferenced)
         // any data no other revision refers to yet — such as the data a stub carries over.
-        let insert = try db.cachedStatement(sql: """
+        let insertRevision = try db.cachedStatement(sql: """
             INSERT INTO revs (doc_id, pos, hash, parent_hash, deleted, leaf, body) VALUES (?, ?, ?, ?, ?, ?, ?)
             """)
         for (rev, node) in tree.nodes where rows[rev] == nil {
-            let isContent = rev == content.rev
-            try insert.execute(arguments: [docRow, rev.generation, rev.hash, node.parentHash, node.deleted,
-                                           newLeaves.contains(rev), isContent ? content.revision.body : nil])
+            let insert = SQLiteStatement(insertRevision)
+            insert.bind([.int(docRow), .int(Int64(rev.generation)), .text(rev.hash), .optional(node.parentHash), .bool(node.deleted),
+                         .bool(newLeaves.contains(rev)), rev == content.rev ? .text(content.revision.body) : .null])
+            try insert.run()
             rows[rev] = db.lastInsertedRowID
         }
         if let contentRow = rows[content.rev], newLeaves.contains(content.rev) {
@@ -294,7 +301,9 @@ public struct StoreWriter {
         guard let winner = leaves.first, let winnerRow = rows[winner.rev] else {
             throw StoreError(.io, "\(path): document \(id) has no winning revision after a write")
         }
-        try db.cachedStatement(sql: "UPDATE docs SET winner = ? WHERE doc_id = ?").execute(arguments: [winnerRow, docRow])
+        let setWinner = SQLiteStatement(try db.cachedStatement(sql: "UPDATE docs SET winner = ? WHERE doc_id = ?"))
+        setWinner.bind([.int(winnerRow), .int(docRow)])
+        try setWinner.run()
         return leaves
     }
 
