@@ -58,6 +58,10 @@ struct BenchCommand: AsyncParsableCommand {
         if let base = options.server {
             server = RemoteBenchServer(base: base, http: http)
             prefix = "bgsync-bench-\(getpid())-\(Int(Date().timeIntervalSince1970))"
+        } else if options.setupOverHttp {
+            let fixture = try await FixtureBenchServer.start()
+            server = RemoteBenchServer(base: fixture.baseURL, http: http, owned: fixture)
+            prefix = "bench"
         } else {
             server = try await FixtureBenchServer.start()
             prefix = "bench"

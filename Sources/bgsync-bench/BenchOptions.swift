@@ -27,6 +27,9 @@ struct BenchOptions: ParsableArguments {
     @Option(help: "A file (mode 0600) holding the password for --server.")
     var passwordFile: String?
 
+    @Flag(help: ArgumentHelp("Set up the in-process fixture server over HTTP, as for --server (tests that path; requests as bgsync reports them).", visibility: .hidden))
+    var setupOverHttp = false
+
     @Option(help: "The bgsync binary to time (default: the one next to this executable).")
     var bgsync: String?
 
@@ -47,6 +50,9 @@ struct BenchOptions: ParsableArguments {
         if runs < 1 || runs > 100 { throw ValidationError("--runs must be between 1 and 100 (got \(runs))") }
         if noopRuns < 1 || noopRuns > 1000 { throw ValidationError("--noop-runs must be between 1 and 1000 (got \(noopRuns))") }
         if scale < 1 || scale > 100 { throw ValidationError("--scale must be between 1 and 100 (got \(scale)); 1 skips the scale×N pull") }
+        if setupOverHttp && server != nil {
+            throw ValidationError("--setup-over-http applies to the in-process fixture server only, not with --server")
+        }
         if let server {
             guard let url = URL(string: server), let scheme = url.scheme, ["http", "https"].contains(scheme), url.host != nil else {
                 throw ValidationError("--server must be an http(s)://host[:port] URL (got \(server))")

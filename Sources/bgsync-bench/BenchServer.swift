@@ -22,6 +22,8 @@ protocol BenchServer: Sendable {
     func requestCount() -> Int?
     /// Stops the server if this process started it.
     func stop() async
+    /// Whether the server runs in this process (its CPU time is then this process's).
+    var isInProcess: Bool { get }
 }
 
 /// The fixture server of BGSyncTestSupport, started in this process on 127.0.0.1, port 0.
@@ -41,6 +43,9 @@ final class FixtureBenchServer: BenchServer {
     }
 
     var label: String { "fixture server (in-process) \(server.baseURL)" }
+
+    /// `http://127.0.0.1:PORT`.
+    var baseURL: String { server.baseURL }
 
     func url(_ name: String) -> String { server.url(name) }
 
@@ -94,6 +99,8 @@ final class FixtureBenchServer: BenchServer {
     func requestCount() -> Int? { server.requestCount }
 
     func stop() async { await server.stop() }
+
+    var isInProcess: Bool { true }
 }
 
 /// A real server given with `--server` (e.g. Apache CouchDB): databases are created, seeded
@@ -102,16 +109,19 @@ final class FixtureBenchServer: BenchServer {
 final class RemoteBenchServer: BenchServer {
     let base: String
     let http: BenchHTTP
+    /// A fixture server this process started and drives over HTTP (`--setup-over-http`).
+    private let owned: FixtureBenchServer?
 
     /// Documents per `_bulk_docs` request when seeding.
     static let bulkBatch = 1000
 
-    init(base: String, http: BenchHTTP) {
+    init(base: String, http: BenchHTTP, owned: FixtureBenchServer? = nil) {
         self.base = base.hasSuffix("/") ? String(base.dropLast()) : base
         self.http = http
+        self.owned = owned
     }
 
-    var label: String { "server \(base)" }
+    var label: String { owned.map { $0.label + ", set up over HTTP" } ?? "server \(base)" }
 
     func url(_ name: String) -> String { base + "/" + name }
 
@@ -169,5 +179,7 @@ final class RemoteBenchServer: BenchServer {
 
     func requestCount() -> Int? { nil }
 
-    func stop() async {}
+    func stop() async { await owned?.stop() }
+
+    var isInProcess: Bool { owned != nil }
 }

@@ -70,6 +70,13 @@ enum ChildProcess {
                                   exitCode: exitCode, stdout: stdout, stderr: stderr)
     }
 
+    /// User + system CPU time of this process so far.
+    static func ownCPUSeconds() -> Double {
+        var usage = rusage()
+        guard getrusage(__rusage_who_t(RUSAGE_SELF.rawValue), &usage) == 0 else { return 0 }
+        return seconds(usage.ru_utime) + seconds(usage.ru_stime)
+    }
+
     private static func seconds(_ time: timeval) -> Double {
         Double(time.tv_sec) + Double(time.tv_usec) / 1_000_000
     }

@@ -10,6 +10,9 @@ struct RunSample: Sendable {
     var peakRSSBytes: Int?
     /// HTTP requests: counted by the fixture server, else as `bgsync --json` reports them.
     var requests: Int?
+    /// CPU time of this process during the run: the in-process fixture server's work (and the
+    /// RSS sampler's, a fraction of a percent); nil with `--server`.
+    var serverCPUSeconds: Double? = nil
 }
 
 /// The runs of one scenario.
@@ -26,6 +29,7 @@ struct ScenarioResult: Sendable {
 
     var wall: Summary? { Summary(samples.map(\.wallSeconds)) }
     var cpu: Summary? { Summary(samples.compactMap(\.cpuSeconds)) }
+    var serverCPU: Summary? { Summary(samples.compactMap(\.serverCPUSeconds)) }
     /// The highest peak RSS of all runs.
     var peakRSSBytes: Int? { samples.compactMap(\.peakRSSBytes).max() }
     /// The median request count.
@@ -246,7 +250,9 @@ final class Scenarios {
     /// Runs bgsync as a child, fails unless it exited 0 with `"outcome":"synced"`.
     private func measure(_ arguments: [String]) async throws -> (RunSample, JSONValue) {
         let counted = server.resetRequestCount()
+        let ownCPUBefore = ChildProcess.ownCPUSeconds()
         let measured = try await ChildProcess.run(bgsync, arguments, environment: environment, scratch: workDir)
+        let ownCPU = ChildProcess.ownCPUSeconds() - ownCPUBefore
         let command = "bgsync " + arguments.prefix(2).joined(separator: " ")
         guard measured.exitCode == 0 else {
             throw BenchError("\(command) exited with \(measured.exitCode): \(Self.tail(measured.stderr + measured.stdout))")
@@ -262,7 +268,8 @@ final class Scenarios {
         }
         let requests = counted ? server.requestCount() : report["http_requests"]?.intValue
         return (RunSample(wallSeconds: measured.wallSeconds, cpuSeconds: measured.cpuSeconds,
-                          peakRSSBytes: measured.peakRSSBytes, requests: requests), report)
+                          peakRSSBytes: measured.peakRSSBytes, requests: requests,
+                          serverCPUSeconds: server.isInProcess ? ownCPU : nil), report)
     }
 
     private func expectWritten(_ report: JSONValue, _ direction: String, _ expected: Int, scenario: String) throws {
