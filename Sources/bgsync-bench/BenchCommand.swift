@@ -29,12 +29,17 @@ struct BenchCommand: AsyncParsableCommand {
         } catch let error as ExitCode {
             throw error
         } catch {
+            if let number = Interruption.received {
+                FileHandle.standardError.write(Data("bgsync-bench: interrupted by signal \(number); cleaned up\n".utf8))
+                throw ExitCode(128 + number)
+            }
             FileHandle.standardError.write(Data("bgsync-bench: \(error)\n".utf8))
             throw ExitCode.failure
         }
     }
 
     private func benchmark() async throws {
+        Interruption.install()
         let bgsync = try locateBGSync()
         let loadAtStart = RunContext.loadAverage()
         let workDir = try makeWorkDirectory()

@@ -71,6 +71,7 @@ final class FixtureBenchServer: BenchServer {
     static func seed(_ store: DocumentStore, _ indexes: Range<Int>, bodies: DocumentBodies) throws {
         var start = indexes.lowerBound
         while start < indexes.upperBound {
+            try Interruption.check()
             let end = min(start + seedChunk, indexes.upperBound)
             try store.write { writer in
                 for index in start..<end { try writer.put(json: bodies.json(index)) }
@@ -139,6 +140,7 @@ final class RemoteBenchServer: BenchServer {
     func seed(_ name: String, _ indexes: Range<Int>, bodies: DocumentBodies) async throws {
         var start = indexes.lowerBound
         while start < indexes.upperBound {
+            try Interruption.check()
             let end = min(start + Self.bulkBatch, indexes.upperBound)
             try await bulkDocs(name, (start..<end).map { bodies.json($0) })
             start = end

@@ -46,6 +46,7 @@ enum ChildProcess {
     /// The blocking `wait4` runs on a thread of its own, never on the concurrency pool, so the
     /// in-process fixture server keeps answering the child meanwhile.
     static func run(_ executable: String, _ arguments: [String], environment: [String: String], scratch: String) async throws -> ProcessMeasurement {
+        try Interruption.check()
         let outPath = scratch + "/child.stdout"
         let errPath = scratch + "/child.stderr"
         let measured: (Double, rusage, Int32, Int) = try await withCheckedThrowingContinuation { continuation in
@@ -102,6 +103,8 @@ enum ChildProcess {
         guard spawned == 0 else {
             throw ChildProcessError(description: "cannot start \(executable): \(String(cString: strerror(spawned)))")
         }
+        Interruption.track(pid)
+        defer { Interruption.track(nil) }
         // posix_spawn returns once the child has exec'd, so every sample is of its own memory.
         let sampler = RSSSampler(pid: pid)
         sampler.start()

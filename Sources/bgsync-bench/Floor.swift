@@ -39,6 +39,7 @@ enum Floor {
         var requests = 0
         var lastID: String?
         while true {
+            try Interruption.check()
             var url = databaseURL + "/_all_docs?include_docs=true&limit=\(pageSize)"
             if let lastID {
                 url += "&skip=1&startkey=" + BenchHTTP.queryValue(JSONValue.string(lastID).serialized)
