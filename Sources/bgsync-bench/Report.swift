@@ -59,7 +59,7 @@ enum Report {
         lines.append("load average (1/5/15 min): \(context.loadAverage.start) at the start, \(context.loadAverage.end) at the end")
         lines.append("server:  \(context.server)")
         lines.append("bgsync:  \(context.bgsync)")
-        lines.append("N = \(context.docs) documents of ~\(context.docSize) bytes; \(context.runs) runs per scenario, \(context.noOpRuns) per no-op"
+        lines.append("N = \(context.docs) documents of ~\(context.docSize) bytes; runs: \(context.runs) per scenario, \(context.noOpRuns) per no-op"
                      + (context.scale > 1 ? ", one run at \(context.scale)×N" : ""))
         if !context.seedingSeconds.isEmpty {
             lines.append("seeding (not timed as a scenario): " + context.seedingSeconds.sorted { $0.key < $1.key }
