@@ -6,6 +6,7 @@ let package = Package(
     platforms: [.macOS(.v14)],
     products: [
         .executable(name: "bgsync", targets: ["bgsync"]),
+        .executable(name: "bgsync-bench", targets: ["bgsync-bench"]),
         .library(name: "BGSyncStore", targets: ["BGSyncStore"]),
         .library(name: "BGSyncReplication", targets: ["BGSyncReplication"]),
         .library(name: "BGSyncJobs", targets: ["BGSyncJobs"]),
@@ -66,6 +67,20 @@ let package = Package(
             ]
         ),
         .executableTarget(name: "bgsync", dependencies: ["BGSyncCLI"]),
+        // The benchmark of DESIGN §8: times the built `bgsync` binary against the fixture server
+        // (or a real CouchDB) and measures the floor. `swift run -c release bgsync-bench`.
+        .executableTarget(
+            name: "bgsync-bench",
+            dependencies: [
+                "BGSyncStore",
+                "BGSyncTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ]
+        ),
         // Tests only: a CouchDB-protocol fixture server with fault injection.
         .target(
             name: "BGSyncTestSupport",

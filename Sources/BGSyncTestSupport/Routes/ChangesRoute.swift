@@ -70,9 +70,10 @@ extension Routes {
 
     /// The feed's JSON, laid out as CouchDB writes it (one row per line).
     static func changesFeed(_ reader: StoreReader, _ options: ChangesOptions, _ sequences: SequenceCodec) throws -> String {
-        let info = try reader.info()
+        // Not info(): it counts every document, which made each batch of a large pull cost O(N).
+        let updateSeq = try reader.updateSeq()
         let start: Int = switch options.since {
-        case .now: info.updateSeq
+        case .now: updateSeq
         case .seq(let seq): seq
         }
         var rows: [String] = []
@@ -93,11 +94,11 @@ extension Routes {
             }
         }
         let limitReached = options.limit.map { rows.count >= $0 } ?? false
-        let lastSeq = limitReached ? (lastRowSeq ?? start) : max(info.updateSeq, start)
+        let lastSeq = limitReached ? (lastRowSeq ?? start) : max(updateSeq, start)
         // CouchDB counts `pending` from the last row for a _doc_ids feed, from last_seq otherwise.
         var pendingFrom = lastSeq
         if case .documentIDs = options.filter { pendingFrom = lastRowSeq ?? start }
-        let pending = pendingFrom >= info.updateSeq ? 0 : try reader.changeCount(since: pendingFrom)
+        let pending = pendingFrom >= updateSeq ? 0 : try reader.changeCount(since: pendingFrom)
         return "{\"results\":[\n" + rows.joined(separator: ",\n") + "\n],\n\"last_seq\":" + sequences.json(lastSeq)
             + ",\"pending\":\(pending)}\n"
     }
