@@ -37,14 +37,6 @@ public struct StoreReader {
         return uuid
     }
 
-    /// The store's update sequence (cheap: no counting, unlike ``info()``).
-    public func updateSeq() throws -> Int {
-        guard let seq = try Int.fetchOne(db.cachedStatement(sql: "SELECT update_seq FROM store_info")) else {
-            throw StoreError(.notADatabase, "\(path): store_info is empty")
-        }
-        return seq
-    }
-
     /// The revision tree of document `id`, or nil when the store has never seen it.
     public func tree(of id: String) throws -> RevisionTree? {
         try loadTree(id)?.tree
