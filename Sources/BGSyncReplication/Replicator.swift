@@ -76,7 +76,7 @@ public struct Replicator: Sendable {
             return result
         } catch {
             await httpPeer?.shutdown()
-            throw error
+            throw httpPeer?.scrubbed(error) ?? error
         }
     }
 
@@ -103,6 +103,10 @@ public struct Replicator: Sendable {
                 throw ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(since))")
             }
             let batch = try await source.changes(since: since, limit: configuration.batchSize, filter: filter)
+            if batch.rowsBeforeFilter >= configuration.batchSize && batch.lastSeq == since {
+                // A full batch that ends where it started would be asked for again, forever.
+                throw ReplicationError(.malformedResponse, "the changes feed of \(source.displayName) does not advance: \(batch.rowsBeforeFilter) changes after \(since) end at \(since)")
+            }
             stats.changesRead += batch.rows.count
             var checkpointWritten = false
             if !batch.rows.isEmpty {
