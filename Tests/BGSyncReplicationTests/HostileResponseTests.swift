@@ -77,13 +77,18 @@ struct HostileResponseTests {
             try remote.put("a", #"{"n":1}"#)
             var options = HTTPOptions()
             options.maxRetries = 0
-            options.requestTimeout = 5
+            options.requestTimeout = 60
             let logger = Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })
             let url = try URLComponentsLite(parsing: server.url("db"))
-            let peer = try HTTPPeer(url: url, options: options, logger: logger)
             let store = try DocumentStore.open(at: dir + "/l.sqlite")
             let local = LocalPeer(store: store)
-            _ = try await peer.open()
+            let peer = try HTTPPeer(url: url, options: options, logger: logger)
+            do {
+                _ = try await peer.open()
+            } catch {
+                await peer.shutdown()  // an HTTPClient must be shut down before it is released
+                throw error
+            }
             let count = HostileInput.iterations(default: 600)
             for seed in 0..<UInt64(count) {
                 var rng = FuzzRandom(seed: seed)
@@ -219,12 +224,12 @@ struct HostileResponseTests {
             server.inject(.endlessBody(interval: 0.05, path: .exact("/db/_changes"), times: .max))
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
             configuration.http.maxRetries = 0
-            configuration.http.requestTimeout = 1
+            configuration.http.requestTimeout = 3
             await #expect {
                 _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
-                return error.kind == .unreachable && error.message.contains("did not send the whole response in time")
+                return error.kind == .unreachable && error.message.contains("/_changes") && error.message.contains("did not send the whole response in time")
             }
         }
     }
