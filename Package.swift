@@ -21,6 +21,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-nio", from: "2.101.2"),
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
+        .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
     ],
     targets: [
         // The local document database on SQLite (no networking).
@@ -87,16 +88,24 @@ let package = Package(
             dependencies: [
                 "BGSyncStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdTLS", package: "hummingbird"),
             ]
         ),
-        .testTarget(name: "BGSyncStoreTests", dependencies: ["BGSyncStore"]),
-        .testTarget(name: "BGSyncJobsTests", dependencies: ["BGSyncJobs", "BGSyncTestSupport"]),
+        .testTarget(
+            name: "BGSyncStoreTests",
+            dependencies: ["BGSyncStore", "BGSyncTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
+        .testTarget(
+            name: "BGSyncJobsTests",
+            dependencies: ["BGSyncJobs", "BGSyncTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]
+        ),
         .testTarget(
             name: "BGSyncReplicationTests",
             dependencies: [
                 "BGSyncReplication",
                 "BGSyncTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
         .testTarget(name: "bgsyncTests", dependencies: ["BGSyncStore", "BGSyncTestSupport"]),

@@ -10,7 +10,7 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
         case transient
         /// The server sent data bgsync cannot accept. Exit 65.
         case malformedResponse
-        /// 401 after one renewal, or 403. Exit 77.
+        /// 401 after one renewal, 403, or a server whose TLS certificate is not trusted. Exit 77.
         case unauthorized
         /// The remote database does not exist. Exit 69.
         case databaseNotFound

@@ -73,10 +73,10 @@ public struct Replicator: Sendable {
                 result.httpRequests = httpPeer?.requestCount ?? 0
                 error.partialResult = result
             }
-            throw error
+            throw httpPeer?.scrubbed(error) ?? error
         } catch {
             await httpPeer?.shutdown()
-            throw error
+            throw httpPeer?.scrubbed(error) ?? error
         }
     }
 
@@ -94,6 +94,10 @@ public struct Replicator: Sendable {
     func readBatch(from source: any ReplicationPeer, to target: any ReplicationPeer, since: OpaqueSequence,
                    filter: ChangesFilter?) async throws -> SourceBatch {
         let batch = try await source.changes(since: since, limit: configuration.batchSize, filter: filter)
+        if batch.rowsBeforeFilter >= configuration.batchSize && batch.lastSeq == since {
+            // A full batch that ends where it started would be asked for again, forever.
+            throw ReplicationError(.malformedResponse, "the changes feed of \(source.displayName) does not advance: \(batch.rowsBeforeFilter) changes after \(since) end at \(since)")
+        }
         var read = SourceBatch(batch: batch, requests: [], fetched: [], missingChecked: 0, missingFound: 0)
         guard !batch.rows.isEmpty else { return read }
         read.missingChecked = batch.rows.reduce(0) { $0 + $1.revs.count }

@@ -71,6 +71,10 @@ public struct Fault: Sendable, CustomStringConvertible {
         case deleteDatabase(String?)
         /// Run a closure (change the server's data, expire sessions …), then answer normally.
         case perform(@Sendable () -> Void)
+        /// Answer 200 with a body that never ends (chunked, no `Content-Length`): `prefix`,
+        /// then `filler` repeated until the client closes the connection — in 64 KB chunks, or
+        /// one `filler` every `interval` seconds when `interval` is above 0 (a dripping body).
+        case endlessBody(prefix: String, filler: String, interval: Double)
     }
 
     /// What the fault does.
@@ -153,6 +157,16 @@ public struct Fault: Sendable, CustomStringConvertible {
         Fault(.perform(body), method: method, path: path, skip: skip, times: times)
     }
 
+    /// Answer 200 with a JSON-looking body that never ends: `prefix`, then `filler` repeated
+    /// for as long as the client reads (a hostile or broken server) — as fast as possible, or
+    /// one `filler` every `interval` seconds when `interval` is above 0. The request itself is
+    /// not handled.
+    public static func endlessBody(prefix: String = #"{"results":["#, filler: String = #"{"id":"x","changes":[{"rev":"1-a"}]},"#,
+                                   interval: Double = 0, method: String? = nil, path: PathPattern = .any,
+                                   skip: Int = 0, times: Int = 1) -> Fault {
+        Fault(.endlessBody(prefix: prefix, filler: filler, interval: interval), method: method, path: path, skip: skip, times: times)
+    }
+
     func matches(method: String, path: String) -> Bool {
         (self.method == nil || self.method == method) && self.path.matches(path)
     }
@@ -167,6 +181,7 @@ public struct Fault: Sendable, CustomStringConvertible {
         case .delay(let seconds): "delay(\(seconds)s)"
         case .deleteDatabase(let name): "deleteDatabaseBefore(\(name ?? "the request's"))"
         case .perform: "before(…)"
+        case .endlessBody: "endlessBody"
         }
         return "\(name) (\(method ?? "any method"), \(path))"
     }

@@ -37,6 +37,10 @@ extension FixtureServer {
         public var validate: (@Sendable (_ id: String, _ json: String) -> String?)?
         /// The `Server` header of every response.
         public var serverHeader: String
+        /// Whether the server speaks HTTPS with ``FixtureCertificate`` (self-signed for
+        /// `127.0.0.1`) instead of plain HTTP; false by default. A client trusts it only when
+        /// given the certificate as its CA file (or with verification turned off).
+        public var tls: Bool
 
         /// Creates a configuration.
         ///
@@ -48,6 +52,7 @@ extension FixtureServer {
         ///   - maxRequestBodyBytes: the largest request body accepted; nil (default) for no limit.
         ///   - validate: a per-document write check; nil (default) accepts everything.
         ///   - serverHeader: the `Server` header; CouchDB 3.4.3's by default.
+        ///   - tls: HTTPS with ``FixtureCertificate``; false (plain HTTP) by default.
         public init(
             users: [String: String] = [:],
             bearerTokens: [String: String] = [:],
@@ -55,7 +60,8 @@ extension FixtureServer {
             bulkGet: Bool = true,
             maxRequestBodyBytes: Int? = nil,
             validate: (@Sendable (_ id: String, _ json: String) -> String?)? = nil,
-            serverHeader: String = "CouchDB/3.4.3 (Erlang OTP/25)"
+            serverHeader: String = "CouchDB/3.4.3 (Erlang OTP/25)",
+            tls: Bool = false
         ) {
             self.users = users
             self.bearerTokens = bearerTokens
@@ -64,6 +70,7 @@ extension FixtureServer {
             self.maxRequestBodyBytes = maxRequestBodyBytes
             self.validate = validate
             self.serverHeader = serverHeader
+            self.tls = tls
         }
     }
 }

@@ -1,6 +1,8 @@
 import BGSyncStore
 import Foundation
 import Hummingbird
+import HummingbirdCore
+import HummingbirdTLS
 import Logging
 import NIOCore
 import ServiceLifecycle
@@ -55,8 +57,24 @@ public final class FixtureServer: Sendable {
         let core = try FixtureCore(configuration: configuration)
         let logger = Logger(label: "bgsync.fixture-server", factory: { _ in SwiftLogNoOpLogHandler() })
         let listening = PortWaiter()
+        let server: HTTPServerBuilder
+        if configuration.tls {
+            do {
+                let certificates = try NIOSSLCertificate.fromPEMBytes(Array(FixtureCertificate.certificatePEM.utf8))
+                let key = try NIOSSLPrivateKey(bytes: Array(FixtureCertificate.privateKeyPEM.utf8), format: .pem)
+                let tls = TLSConfiguration.makeServerConfiguration(certificateChain: certificates.map { .certificate($0) },
+                                                                   privateKey: .privateKey(key))
+                server = try .tls(.http1(), tlsConfiguration: tls)
+            } catch {
+                core.removeDirectory()
+                throw error
+            }
+        } else {
+            server = .http1()
+        }
         let application = Application(
             responder: FixtureResponder(core: core),
+            server: server,
             configuration: ApplicationConfiguration(address: .hostname("127.0.0.1", port: 0), serverName: configuration.serverHeader),
             onServerRunning: { channel in listening.resolve(.success(channel.localAddress?.port ?? 0)) },
             logger: logger)
@@ -109,8 +127,8 @@ public final class FixtureServer: Sendable {
     /// The `uuid` that `GET /` reports; stable for the server's life.
     public var uuid: String { core.uuid }
 
-    /// `http://127.0.0.1:PORT`.
-    public var baseURL: String { "http://127.0.0.1:\(port)" }
+    /// `http://127.0.0.1:PORT` (`https://` with ``Configuration/tls``).
+    public var baseURL: String { "\(core.configuration.tls ? "https" : "http")://127.0.0.1:\(port)" }
 
     /// The URL of a database: ``baseURL`` + `/` + the name (a `/` in the name is sent as `%2F`).
     public func url(_ database: String) -> String {

@@ -58,7 +58,7 @@ struct ConfigTable {
 
     func duration(_ key: String) throws -> Double? {
         guard let value = object[key] else { return nil }
-        if let number = value.intValue, number >= 0 { return Double(number) }
+        if let number = value.intValue, number >= 0, Double(number) <= DurationText.maximum { return Double(number) }
         guard let text = value.stringValue, let seconds = DurationText.seconds(text) else {
             throw error(key, "expected \(DurationText.accepted), got \(value.serialized.prefix(60))")
         }

@@ -17,8 +17,12 @@ public enum DurationText {
             total += value * unit.1
             rest = rest.dropFirst(unit.0.count).drop { $0 == " " }
         }
-        return total
+        return total <= maximum ? total : nil
     }
+
+    /// The longest duration accepted, in seconds (100 years): longer ones are typing mistakes,
+    /// and would overflow the integer time arithmetic of timeouts and schedules.
+    public static let maximum: Double = 100 * 365 * 86400
 
     /// Formats seconds the way job files write them (`1h30m`, `45s`).
     public static func format(_ seconds: Double) -> String {
@@ -50,7 +54,10 @@ public enum ByteSize {
             "kib": 1024, "mib": 1_048_576, "gib": 1_073_741_824, "tib": 1_099_511_627_776,
         ]
         guard let factor = factors[unit] else { return nil }
-        return Int64(value * factor)
+        let bytes = value * factor
+        // Beyond Int64 (an exabyte and more) is not a size anyone means; converting would trap.
+        guard bytes.isFinite, bytes < 9.2e18 else { return nil }
+        return Int64(bytes)
     }
 
     /// Formats bytes for people (`512 MB`).

@@ -59,7 +59,7 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
         } else if text.hasPrefix("file:") {
             self = .file(String(text.dropFirst("file:".count)))
         } else if text.contains("://") {
-            throw ReplicationError.configuration("\(text): unsupported remote; expected http(s)://host/db, file:/path or a path")
+            throw ReplicationError.configuration("\(URLComponentsLite.redact(text)): unsupported remote; expected http(s)://host/db, file:/path or a path")
         } else {
             self = .file(text)
         }
@@ -113,8 +113,14 @@ public struct HTTPOptions: Sendable {
     public var maxRetries: Int = 5
     /// The first retry delay in seconds; doubled for each retry, with jitter.
     public var initialRetryDelay: Double = 0.25
-    /// The largest response body accepted, in bytes.
+    /// The largest response body accepted, in bytes, for responses that carry documents
+    /// (`_bulk_get`, `open_revs`): a single document may be this large.
     public var maxResponseBytes: Int = 512 * 1024 * 1024
+    /// The largest body accepted for every other response (`GET /db`, `_changes`,
+    /// `_revs_diff`, `_bulk_docs` results, checkpoints), in bytes. These carry ids and
+    /// revisions only, a few MB at most even for a batch of heavily conflicted documents; the
+    /// low cap keeps a broken or hostile server from filling memory with them.
+    public var maxMetadataResponseBytes: Int = 16 * 1024 * 1024
 
     /// The defaults above.
     public init() {}

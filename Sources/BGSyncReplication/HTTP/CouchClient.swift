@@ -53,7 +53,13 @@ final class CouchClient: Sendable {
         self.logger = logger
         var tls = TLSConfiguration.makeClientConfiguration()
         if let caFile = options.caFile {
-            tls.trustRoots = .file(caFile)
+            // Read now, so that a missing or broken file is a configuration error, not a
+            // connection failure retried until it counts as "unreachable".
+            do {
+                tls.trustRoots = .certificates(try NIOSSLCertificate.fromPEMFile(caFile))
+            } catch {
+                throw ReplicationError.configuration("TLS CA file \(caFile) (tls.ca_file, --ca-file): cannot read PEM certificates from it (\(error))")
+            }
         }
         if let pair = options.clientCertificate {
             do {
@@ -126,9 +132,15 @@ final class CouchClient: Sendable {
 
     /// Sends one request, retrying transient failures; returns any response that is not
     /// retried (the caller judges 4xx statuses).
+    ///
+    /// The body is read up to ``HTTPOptions/maxMetadataResponseBytes``, or
+    /// ``HTTPOptions/maxResponseBytes`` when `documents` is true (`_bulk_get`, `open_revs`),
+    /// and must arrive whole within ``HTTPOptions/requestTimeout``: a server cannot hold bgsync
+    /// with an endless or dripping body.
     func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
-              root: Bool = false) async throws -> CouchResponse {
+              root: Bool = false, documents: Bool = false) async throws -> CouchResponse {
         let target = root ? url.origin + path : address(path, query: query)
+        let limit = documents ? options.maxResponseBytes : min(options.maxMetadataResponseBytes, options.maxResponseBytes)
         var attempt = 0
         var renewedAuth = false
         while true {
@@ -145,13 +157,14 @@ final class CouchClient: Sendable {
             let description = "\(method.rawValue) \(url.origin)\(root ? path : url.path + path)"
             let outcome: Result<CouchResponse, any Error>
             do {
-                let response = try await client.execute(request, timeout: .milliseconds(Int64(options.requestTimeout * 1000)), logger: logger)
-                let collected = try await response.body.collect(upTo: options.maxResponseBytes)
-                outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers,
-                                                  body: Array(buffer: collected)))
-            } catch let error as NIOTooManyBytesError {
-                _ = error
-                throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(options.maxResponseBytes) bytes")
+                let timeout = TimeAmount.milliseconds(Int64(options.requestTimeout * 1000))
+                let deadline = NIODeadline.now() + timeout
+                let response = try await client.execute(request, timeout: timeout, logger: logger)
+                let collected = try await Self.collect(response.body, declaredLength: response.headers.first(name: "Content-Length").flatMap { Int($0) },
+                                                       limit: limit, deadline: deadline)
+                outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: collected))
+            } catch is ResponseTooLarge {
+                throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(Self.describe(bytes: limit)); bgsync refuses it\(documents ? "" : " (a smaller batch_size gives smaller responses)")")
             } catch {
                 outcome = .failure(error)
             }
@@ -171,12 +184,16 @@ final class CouchClient: Sendable {
                 guard retryable else { return response }
                 if attempt >= options.maxRetries {
                     let detail = response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)"
-                    throw ReplicationError(.transient, "\(description): \(detail) (after \(attempt + 1) attempts)")
+                    throw ReplicationError(.transient, "\(description): \(scrub(detail)) (after \(attempt + 1) attempts)")
                 }
                 let delay = retryDelay(attempt: attempt, retryAfter: response.headers.first(name: "Retry-After"))
                 logger.info("retrying after HTTP \(response.status)", metadata: ["request": "\(description)", "delay": "\(delay)"])
                 try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
             case .failure(let error):
+                if let problem = Self.tlsRefusal(error) {
+                    // Not transient: retrying cannot make an untrusted certificate trusted.
+                    throw ReplicationError(.unauthorized, "\(description): \(problem)")
+                }
                 if attempt >= options.maxRetries {
                     throw ReplicationError(.unreachable, "\(description): \(Self.describe(error)) (after \(attempt + 1) attempts)")
                 }
@@ -188,6 +205,33 @@ final class CouchClient: Sendable {
         }
     }
 
+    /// A body larger than the limit (declared or received).
+    struct ResponseTooLarge: Error {}
+
+    /// A body still arriving when the request's time was up.
+    struct BodyTimedOut: Error {}
+
+    /// Reads a body into one array (sized from `Content-Length` when declared, so that it is
+    /// not copied while growing), refusing more than `limit` bytes and stopping at `deadline`.
+    static func collect(_ body: HTTPClientResponse.Body, declaredLength: Int?, limit: Int, deadline: NIODeadline) async throws -> [UInt8] {
+        var bytes: [UInt8] = []
+        if let declaredLength {
+            guard declaredLength <= limit else { throw ResponseTooLarge() }
+            bytes.reserveCapacity(max(0, declaredLength))
+        }
+        for try await buffer in body {
+            guard buffer.readableBytes <= limit - bytes.count else { throw ResponseTooLarge() }
+            bytes.append(contentsOf: buffer.readableBytesView)
+            if NIODeadline.now() > deadline { throw BodyTimedOut() }
+        }
+        return bytes
+    }
+
+    /// `512 MB`, `16 MB`, `1000 bytes`.
+    static func describe(bytes: Int) -> String {
+        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MB" : "\(bytes) bytes"
+    }
+
     /// Exponential backoff with full jitter, or the server's `Retry-After` (seconds, capped).
     func retryDelay(attempt: Int, retryAfter: String?) -> Double {
         if let retryAfter, let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
@@ -197,7 +241,49 @@ final class CouchClient: Sendable {
         return min(base / 2 + Double.random(in: 0...(base / 2)), 30)
     }
 
+    /// A sentence for a TLS handshake the client refused (certificate not trusted, wrong
+    /// host name), nil for any other error.
+    static func tlsRefusal(_ error: any Error) -> String? {
+        let advice = "if the server's certificate comes from a private CA, give that CA's certificate as tls.ca_file (job) or --ca-file (sync); tls.insecure = true turns verification off"
+        switch error {
+        case NIOSSLError.handshakeFailed(let reason):
+            return "TLS handshake failed: the server's certificate is not trusted (\(reason)); \(advice)"
+        case let error as NIOSSLExtraError where error == .failedToValidateHostname:
+            return "TLS: the server's certificate does not name this host (\(error)); \(advice)"
+        default:
+            return nil
+        }
+    }
+
+    /// `text` without the secrets this client sends (passwords, their Basic form, bearer
+    /// tokens, session cookies): a server may echo them in an error reason, and messages end
+    /// up in logs, the state database and hooks.
+    func scrub(_ text: String) -> String {
+        var secrets: [String] = []
+        func credentials(_ user: String, _ password: String) {
+            secrets += [Data("\(user):\(password)".utf8).base64EncodedString(), "\(user):\(password)", password]
+        }
+        switch options.auth {
+        case .basic(let user, let password), .session(let user, let password): credentials(user, password)
+        default: break
+        }
+        if let url = basicFromURL { credentials(url.user, url.password) }
+        state.withLock { state in
+            if let token = state.bearer { secrets.append(token) }
+            if let cookie = state.cookie {
+                secrets.append(cookie)
+                if let equals = cookie.firstIndex(of: "=") { secrets.append(String(cookie[cookie.index(after: equals)...])) }
+            }
+        }
+        var result = text
+        for secret in secrets.sorted(by: { $0.count > $1.count }) where secret.count >= 3 {
+            result = result.replacingOccurrences(of: secret, with: "***")
+        }
+        return result
+    }
+
     static func describe(_ error: any Error) -> String {
+        if error is BodyTimedOut { return "the server did not send the whole response in time" }
         if let error = error as? HTTPClientError {
             switch error {
             case .connectTimeout: return "connection timed out"
@@ -285,7 +371,7 @@ final class CouchClient: Sendable {
         guard response.status == .ok else {
             let reason = CouchResponse(status: Int(response.status.code), headers: response.headers, body: Array(buffer: collected))
                 .couchError?.reason ?? "HTTP \(response.status.code)"
-            throw ReplicationError(.unauthorized, "\(url.origin)/_session: login as \(user) refused: \(reason)")
+            throw ReplicationError(.unauthorized, "\(url.origin)/_session: login as \(user) refused: \(scrub(reason))")
         }
         adoptCookie(from: response.headers)
         return state.withLock { $0.cookie != nil }

@@ -54,10 +54,19 @@ public final class HTTPPeer: ReplicationPeer {
     /// does not report one.
     var documentCountAtOpen: Int? { state.withLock { $0.documentCount } }
 
+    /// `error` with the credentials this peer sends removed from its message (a server may
+    /// echo them in any text it returns); what else it carries is kept.
+    func scrubbed(_ error: any Error) -> any Error {
+        guard let error = error as? ReplicationError else { return error }
+        var clean = ReplicationError(error.kind, client.scrub(error.message))
+        clean.partialResult = error.partialResult
+        return clean
+    }
+
     /// Maps a refusal to an error; returns for 2xx.
     func check(_ response: CouchResponse, _ context: String) throws {
         guard !(200...299).contains(response.status) else { return }
-        let detail = response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)"
+        let detail = client.scrub(response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)")
         switch response.status {
         case 401:
             throw ReplicationError(.unauthorized, "\(context): authentication refused (\(detail)); check the user and password or token")
@@ -230,7 +239,8 @@ public final class HTTPPeer: ReplicationPeer {
         }
         body += "]}"
         let context = "POST \(displayName)/_bulk_get"
-        let response = try await client.send(.POST, "/_bulk_get", query: [("revs", "true"), ("latest", "true"), ("attachments", "true")], body: Array(body.utf8))
+        let response = try await client.send(.POST, "/_bulk_get", query: [("revs", "true"), ("latest", "true"), ("attachments", "true")],
+                                             body: Array(body.utf8), documents: true)
         if [400, 404, 405, 406, 415, 501].contains(response.status), response.couchError?.reason != "Database does not exist." {
             return nil
         }
@@ -304,7 +314,7 @@ public final class HTTPPeer: ReplicationPeer {
             }
             let path = CouchClient.documentPath(request.id)
             let context = "GET \(displayName)\(path)?open_revs"
-            let response = try await client.send(.GET, path, query: query)
+            let response = try await client.send(.GET, path, query: query, documents: true)
             if response.status == 404 { chunk = []; return }
             try check(response, context)
             fetched += try Self.parseOpenRevs(response.body, id: request.id, context: context)
@@ -381,7 +391,7 @@ public final class HTTPPeer: ReplicationPeer {
             guard let error = item["error"]?.stringValue else { continue }
             failed += 1
             result.failures.append(WriteFailure(id: item["id"]?.stringValue ?? "?", rev: item["rev"]?.stringValue,
-                                                error: error, reason: item["reason"]?.stringValue ?? ""))
+                                                error: client.scrub(error), reason: client.scrub(item["reason"]?.stringValue ?? "")))
         }
         result.written += revisions.count - failed
     }

@@ -79,6 +79,11 @@ public struct RevisionTree: Sendable, Equatable {
                     existing.parentHash = parent.hash
                     nodes[rev] = existing
                     result.reparented.append(rev)
+                } else if existing.parentHash != parent?.hash {
+                    // The tree already knows this revision's parent, and the path names another
+                    // (only a broken or hostile peer sends that): keep the known history; the
+                    // path's older revisions would hang off nothing as leaves without bodies.
+                    break
                 }
             } else {
                 nodes[rev] = Node(parentHash: parent?.hash, deleted: index == 0 ? deleted : false)

@@ -47,6 +47,9 @@ struct FixtureResponder: HTTPResponder {
         case .resetConnection:
             await Self.reset(context.channel)
             throw FixtureConnectionClosed()
+        case .endlessBody(let prefix, let filler, let interval):
+            core.state.withLock { $0.log.complete(logID) { $0.status = 200 } }
+            return Self.endless(prefix: prefix, filler: filler, interval: interval)
         case .status(let code, let faultBody, let extraHeaders):
             let text = faultBody ?? FixtureError(code, CouchResponse.errorName(code), "fixture fault: status \(code)").json
             answer = CouchResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
@@ -143,6 +146,24 @@ struct FixtureResponder: HTTPResponder {
         }
         response.headers[.contentLength] = String(full.count)
         return response
+    }
+
+    /// 200 with a chunked body that never ends: `prefix`, then `filler` in 64 KB chunks (or
+    /// one `filler` per `interval` seconds) until the client goes away (the write fails) or the
+    /// server stops (the task is cancelled).
+    static func endless(prefix: String, filler: String, interval: Double) -> Response {
+        var fields = HTTPFields()
+        fields[.contentType] = "application/json"
+        let unit = filler.isEmpty ? " " : filler
+        let chunk = ByteBuffer(string: interval > 0 ? unit : String(repeating: unit, count: max(1, 65_536 / unit.utf8.count)))
+        return Response(status: .ok, headers: fields, body: ResponseBody { writer in
+            try await writer.write(ByteBuffer(string: prefix))
+            while !Task.isCancelled {
+                if interval > 0 { try await Task.sleep(nanoseconds: UInt64(interval * 1_000_000_000)) }
+                try await writer.write(chunk)
+            }
+            throw FixtureConnectionClosed()
+        })
     }
 
     /// The first half of a JSON body (objects and arrays have no valid proper prefix).

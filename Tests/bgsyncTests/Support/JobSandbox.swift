@@ -80,12 +80,14 @@ struct JobSandbox {
         return try await process.finish()
     }
 
-    /// Starts `bgsync` without waiting for it.
-    func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) throws -> RunningBGSync {
+    /// Starts `bgsync` without waiting for it (in `currentDirectory` when given).
+    func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
+               currentDirectory: String? = nil) throws -> RunningBGSync {
         let binary = try #require(DBCommandTests.binary, "the bgsync executable was not found; build it first")
         var environment = self.environment
         for (key, value) in extraEnvironment { environment[key] = value }
-        return try RunningBGSync(binary: binary, arguments: arguments + (stateDir ? ["--state-dir", state] : []), environment: environment)
+        return try RunningBGSync(binary: binary, arguments: arguments + (stateDir ? ["--state-dir", state] : []), environment: environment,
+                                 currentDirectory: currentDirectory)
     }
 
     /// `status --json` parsed.
@@ -100,7 +102,7 @@ final class RunningBGSync {
     let process = Process()
     let scratch: URL
 
-    init(binary: String, arguments: [String], environment: [String: String]) throws {
+    init(binary: String, arguments: [String], environment: [String: String], currentDirectory: String? = nil) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-run-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
         for name in ["stdout", "stderr"] { FileManager.default.createFile(atPath: scratch.appendingPathComponent(name).path, contents: nil) }
@@ -108,12 +110,35 @@ final class RunningBGSync {
         process.arguments = arguments
         process.environment = environment
         process.standardInput = FileHandle.nullDevice
+        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         process.standardOutput = try FileHandle(forWritingTo: scratch.appendingPathComponent("stdout"))
         process.standardError = try FileHandle(forWritingTo: scratch.appendingPathComponent("stderr"))
         try process.run()
     }
 
     var pid: Int32 { process.processIdentifier }
+
+    /// Like ``finish()``, also sampling the child's peak resident memory (`VmHWM` of
+    /// `/proc/PID/status`, a high-water mark, read every 10 ms until it exits) in KiB.
+    func finishMeasuringPeakMemory() async throws -> (run: DBCommandTests.Run, peakKiB: Int) {
+        let process = self.process
+        let path = "/proc/\(process.processIdentifier)/status"
+        let peak = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
+            DispatchQueue.global().async {
+                var peak = 0
+                while process.isRunning {
+                    if let text = try? String(contentsOfFile: path, encoding: .utf8),
+                       let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
+                       let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
+                        peak = max(peak, kib)
+                    }
+                    usleep(10_000)
+                }
+                continuation.resume(returning: peak)
+            }
+        }
+        return (try await finish(), peak)
+    }
 
     /// Waits for the child without blocking a thread of the concurrency pool (the fixture
     /// server in this process needs those threads to answer the child).
