@@ -20,16 +20,26 @@ public enum FilePermissions {
         }
     }
 
-    /// Refuses a secret file that group/others can read; returns its content without the
-    /// trailing newline.
+    /// The largest secret file bgsync reads (passwords and tokens are far smaller).
+    static let maxSecretBytes = 64 * 1024
+
+    /// Refuses a secret file that group/others can read, or that is not a regular file of at
+    /// most 64 KiB; returns its content without the trailing newline.
     public static func readSecret(_ path: String, what: String) throws -> String {
         var info = stat()
-        guard stat(path, &info) == 0, let data = FileManager.default.contents(atPath: path) else {
+        guard stat(path, &info) == 0 else {
             throw JobError(.configuration, "\(path): the \(what) does not exist or is not readable")
         }
         let mode = info.st_mode & 0o777
         if mode & 0o077 != 0 {
             throw JobError(.permission, "\(path): the \(what) is accessible by group or others (mode \(String(mode, radix: 8))); bgsync refuses to use it: chmod 600 \(path)")
+        }
+        // A secret is a small regular file: never read a device, a FIFO or a huge file whole.
+        guard info.st_mode & S_IFMT == S_IFREG, info.st_size <= maxSecretBytes else {
+            throw JobError(.configuration, "\(path): the \(what) must be a regular file of at most \(maxSecretBytes / 1024) KiB")
+        }
+        guard let data = FileManager.default.contents(atPath: path) else {
+            throw JobError(.configuration, "\(path): the \(what) does not exist or is not readable")
         }
         var text = String(decoding: data, as: UTF8.self)
         while text.hasSuffix("\n") || text.hasSuffix("\r") { text.removeLast() }
