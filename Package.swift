@@ -84,7 +84,10 @@ let package = Package(
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
             ]
         ),
-        .testTarget(name: "bgsyncTests", dependencies: ["BGSyncStore", "BGSyncTestSupport"]),
+        .testTarget(
+            name: "bgsyncTests",
+            dependencies: ["BGSyncStore", "BGSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )
