@@ -40,7 +40,7 @@ public struct Replicator: Sendable {
         do {
             store = try DocumentStore.open(at: configuration.database)
         } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
+            throw ReplicationError.localStore(error)
         }
         let local = LocalPeer(store: store)
         let remote: any ReplicationPeer
@@ -54,7 +54,7 @@ public struct Replicator: Sendable {
             do {
                 remote = LocalPeer(store: try DocumentStore.open(at: path))
             } catch let error as StoreError {
-                throw ReplicationError(.localStore, error.message)
+                throw ReplicationError.localStore(error)
             }
         }
         do {

@@ -116,7 +116,7 @@ public struct LocalPeer: ReplicationPeer {
         do {
             return try body(store)
         } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
+            throw ReplicationError.localStore(error)
         }
     }
 }
