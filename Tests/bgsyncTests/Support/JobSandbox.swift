@@ -75,17 +75,24 @@ struct JobSandbox {
     }
 
     /// Runs `bgsync ARGUMENTS --state-dir STATE` with the sandbox's environment.
-    func bgsync(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) async throws -> DBCommandTests.Run {
-        let process = try start(arguments, stateDir: stateDir, extraEnvironment: extraEnvironment)
+    func bgsync(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
+                launcher: [String] = []) async throws -> DBCommandTests.Run {
+        let process = try start(arguments, stateDir: stateDir, extraEnvironment: extraEnvironment, launcher: launcher)
         return try await process.finish()
     }
 
-    /// Starts `bgsync` without waiting for it.
-    func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) throws -> RunningBGSync {
+    /// Starts `bgsync` without waiting for it; `launcher` (a program and its arguments, such as
+    /// `prlimit --fsize=…`) runs it when given.
+    func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
+               launcher: [String] = []) throws -> RunningBGSync {
         let binary = try #require(DBCommandTests.binary, "the bgsync executable was not found; build it first")
         var environment = self.environment
         for (key, value) in extraEnvironment { environment[key] = value }
-        return try RunningBGSync(binary: binary, arguments: arguments + (stateDir ? ["--state-dir", state] : []), environment: environment)
+        let arguments = arguments + (stateDir ? ["--state-dir", state] : [])
+        guard let program = launcher.first else {
+            return try RunningBGSync(binary: binary, arguments: arguments, environment: environment)
+        }
+        return try RunningBGSync(binary: program, arguments: Array(launcher.dropFirst()) + [binary] + arguments, environment: environment)
     }
 
     /// `status --json` parsed.
