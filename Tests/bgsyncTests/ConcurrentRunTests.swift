@@ -54,7 +54,8 @@ struct ConcurrentRunTests {
     @Test("8 simultaneous runs of one job: exactly one syncs, seven record \"already running\", all exit 0")
     func eightRunsOfOneJob() async throws {
         try await withGatedSandbox(direction: "pull") { sandbox, server in
-            try MixedDataset.seed(try #require(server.database("db")), range: 0..<200, seed: 11)
+            let remote = try #require(server.database("db"))
+            try await offPool { try MixedDataset.seed(remote, range: 0..<200, seed: 11) }
             let job = try sandbox.job()
             // No state database yet: all eight create and open it at once.
             let runs = try (0..<8).map { _ in try sandbox.start(["run", job, "--json"]) }
@@ -79,8 +80,11 @@ struct ConcurrentRunTests {
             #expect(history.filter { $0["outcome"]?.stringValue == "synced" }.count == 1, "\(history)")
             #expect(history.filter { $0["outcome"]?.stringValue == "skipped" && $0["reason"]?.stringValue?.contains("already running") == true }.count == 7)
             #expect(record["state"]?.stringValue != "running")
-            let local = try StoreContents.read(try DocumentStore.open(at: sandbox.localStore, mode: .readOnly))
-            #expect(StoreContents.differences(local, try StoreContents.read(try #require(server.database("db")))) == [])
+            let path = sandbox.localStore
+            let differences = try await offPool {
+                StoreContents.differences(try StoreContents.read(try DocumentStore.open(at: path, mode: .readOnly)), try StoreContents.read(remote))
+            }
+            #expect(differences == [])
         }
     }
 
@@ -89,8 +93,10 @@ struct ConcurrentRunTests {
         try await withGatedSandbox(direction: "pull-and-push") { sandbox, server in
             let remote = try #require(server.database("db"))
             let local = try DocumentStore.open(at: sandbox.localStore)
-            try MixedDataset.seed(remote, range: 0..<300, prefix: "d", seed: 21)
-            try MixedDataset.seed(local, range: 0..<300, prefix: "e", seed: 22)
+            try await offPool {
+                try MixedDataset.seed(remote, range: 0..<300, prefix: "d", seed: 21)
+                try MixedDataset.seed(local, range: 0..<300, prefix: "e", seed: 22)
+            }
             let jobs = [try sandbox.job("a"), try sandbox.job("b")]
             for round in 1...2 {
                 let runs = try jobs.map { try sandbox.start(["run", $0, "--force", "--json"]) }
@@ -102,7 +108,7 @@ struct ConcurrentRunTests {
                     #expect((try? JSONValue.parse(result.stdout))?["outcome"]?.stringValue == "synced", "\(result.stdout)")
                 }
                 try FileManager.default.removeItem(atPath: sandbox.root + "/gate")
-                let differences = StoreContents.differences(try StoreContents.read(local), try StoreContents.read(remote))
+                let differences = try await offPool { StoreContents.differences(try StoreContents.read(local), try StoreContents.read(remote)) }
                 #expect(differences == [], "round \(round)")
                 #expect(try StoreFileCheck.problems(sandbox.localStore) == [])
                 // More on both sides for the second round.

@@ -31,15 +31,17 @@ struct LocalFaultTests {
         defer { sandbox.remove() }
         do {
             let remote = try server.createDatabase("db")
-            var rng = SeededGenerator(seed: 7)
-            try remote.write { tx in
-                for i in 0..<documents {
-                    var json = #"{"n":\#(i)"#
-                    if attachmentBytes > 0 {
-                        let data = Data(MixedDataset.randomBytes(attachmentBytes, &rng)).base64EncodedString()
-                        json += #","_attachments":{"blob.bin":{"content_type":"application/octet-stream","data":"\#(data)"}}"#
+            try await offPool {
+                var rng = SeededGenerator(seed: 7)
+                try remote.write { tx in
+                    for i in 0..<documents {
+                        var json = #"{"n":\#(i)"#
+                        if attachmentBytes > 0 {
+                            let data = Data(MixedDataset.randomBytes(attachmentBytes, &rng)).base64EncodedString()
+                            json += #","_attachments":{"blob.bin":{"content_type":"application/octet-stream","data":"\#(data)"}}"#
+                        }
+                        try tx.put(id: String(format: "r%04d", i), json: json + "}")
                     }
-                    try tx.put(id: String(format: "r%04d", i), json: json + "}")
                 }
             }
             try sandbox.registry(remote: server.url("db"), extra: "direction = \"pull\"\nbatch_size = 20\nmax_retries = 0\n" + extra)
@@ -54,19 +56,26 @@ struct LocalFaultTests {
 
     /// The local store holds nothing the remote does not (each of its documents as on the
     /// remote, whole), and the file is sound.
-    func expectIntactSubset(_ sandbox: JobSandbox, _ server: FixtureServer, _ context: String) throws {
-        #expect(try StoreFileCheck.problems(sandbox.localStore) == [], "\(context)")
-        let local = try StoreContents.read(try DocumentStore.open(at: sandbox.localStore, mode: .readOnly))
-        let remote = try StoreContents.read(try #require(server.database("db")), ids: Set(local.documents.keys))
-        #expect(StoreContents.differences(local, remote) == [], "\(context)")
+    func expectIntactSubset(_ sandbox: JobSandbox, _ server: FixtureServer, _ context: String) async throws {
+        let (path, store) = (sandbox.localStore, try #require(server.database("db")))
+        let (problems, differences) = try await offPool {
+            let local = try StoreContents.read(try DocumentStore.open(at: path, mode: .readOnly))
+            let remote = try StoreContents.read(store, ids: Set(local.documents.keys))
+            return (try StoreFileCheck.problems(path), StoreContents.differences(local, remote))
+        }
+        #expect(problems == [], "\(context)")
+        #expect(differences == [], "\(context)")
     }
 
     /// Both sides equal, every document.
-    func expectConverged(_ sandbox: JobSandbox, _ server: FixtureServer, documents: Int) throws {
-        let local = try StoreContents.read(try DocumentStore.open(at: sandbox.localStore, mode: .readOnly))
-        let remote = try StoreContents.read(try #require(server.database("db")))
-        #expect(StoreContents.differences(local, remote) == [])
-        #expect(local.documents.count == documents)
+    func expectConverged(_ sandbox: JobSandbox, _ server: FixtureServer, documents: Int) async throws {
+        let (path, store) = (sandbox.localStore, try #require(server.database("db")))
+        let (count, differences) = try await offPool {
+            let local = try StoreContents.read(try DocumentStore.open(at: path, mode: .readOnly))
+            return (local.documents.count, StoreContents.differences(local, try StoreContents.read(store)))
+        }
+        #expect(differences == [])
+        #expect(count == documents)
     }
 
     // MARK: Disk full
@@ -109,13 +118,13 @@ struct LocalFaultTests {
                 #expect(result["outcome"]?.stringValue == "failed")
                 let reason = result["reason"]?.stringValue ?? ""
                 #expect(reason.contains(sandbox.localStore) && reason.contains("disk full"), "\(reason)")
-                try expectIntactSubset(sandbox, server, "after the disk filled up")
+                try await expectIntactSubset(sandbox, server, "after the disk filled up")
 
                 let grown = try await runTool(mount, ["-o", "remount,size=64m", data])
                 try #require(grown.status == 0, "remount: \(grown.output)")
                 let next = try await sandbox.bgsync(["run", job, "--force", "--json"])
                 #expect(next.status == 0, "\(next.stdout) \(next.stderr)")
-                try expectConverged(sandbox, server, documents: 150)
+                try await expectConverged(sandbox, server, documents: 150)
             } catch {
                 _ = try? await runTool(umount, [data])
                 throw error
@@ -138,13 +147,13 @@ struct LocalFaultTests {
             let reason = result["reason"]?.stringValue ?? ""
             // EFBIG, not ENOSPC: SQLite reports a failed write rather than a full disk.
             #expect(reason.contains(sandbox.localStore) && (reason.contains("cannot write") || reason.contains("disk full")), "\(reason)")
-            try expectIntactSubset(sandbox, server, "after the file size limit")
+            try await expectIntactSubset(sandbox, server, "after the file size limit")
             let pulled = try DocumentStore.open(at: sandbox.localStore, mode: .readOnly).read { try $0.info().documentCount }
             #expect(pulled < 150)
 
             let next = try await sandbox.bgsync(["run", job, "--force", "--json"])
             #expect(next.status == 0, "\(next.stdout) \(next.stderr)")
-            try expectConverged(sandbox, server, documents: 150)
+            try await expectConverged(sandbox, server, documents: 150)
         }
     }
 
@@ -205,10 +214,10 @@ struct LocalFaultTests {
             }
             try await setReadOnly(sandbox.localStore, false)
             #expect(try DocumentStore.open(at: sandbox.localStore, mode: .readOnly).read { try $0.info().documentCount } == 30)
-            try expectIntactSubset(sandbox, server, "after the read-only run")
+            try await expectIntactSubset(sandbox, server, "after the read-only run")
             let next = try await sandbox.bgsync(["run", job, "--force", "--json"])
             #expect(next.status == 0, "\(next.stdout) \(next.stderr)")
-            try expectConverged(sandbox, server, documents: 50)
+            try await expectConverged(sandbox, server, documents: 50)
         }
     }
 
@@ -256,7 +265,7 @@ struct LocalFaultTests {
             #expect(reason.contains(sandbox.localStore) && reason.contains("locked"), "\(reason)")
             let next = try await sandbox.bgsync(["run", job, "--force", "--json"])
             #expect(next.status == 0, "\(next.stdout) \(next.stderr)")
-            try expectConverged(sandbox, server, documents: 11)
+            try await expectConverged(sandbox, server, documents: 11)
         }
     }
 

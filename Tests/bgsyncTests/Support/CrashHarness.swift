@@ -107,17 +107,17 @@ final class CrashScenario {
     var context: String { "\(name), seed \(tally.seed)" }
 
     /// `prepare(iteration, rng)` changes the stores before each run and returns the ids it touched.
-    func run(kills: Int, prepare: (Int, inout SeededGenerator) throws -> Set<String>) async throws {
+    func run(kills: Int, prepare: @escaping (Int, inout SeededGenerator) throws -> Set<String>) async throws {
         // Iteration 0: an unkilled run, whose length (in requests to the server and in time)
         // bounds the kill points.
-        var touched = try timed(.prepare) { try prepare(0, &rng) }
+        var touched = try await timed(.prepare) { try prepare(0, &self.rng) }
         let reference = try await rerun(touched: touched)
         tally.referenceDuration = reference.duration
         tally.referenceRequests = reference.requests
         for iteration in 1...kills {
             beforeKilledRun()
-            touched = try timed(.prepare) { try prepare(iteration, &rng) }
-            let before = try timed(.check) { (try leafSummary(local), try leafSummary(remote)) }
+            touched = try await timed(.prepare) { try prepare(iteration, &self.rng) }
+            let before = try await timed(.check) { (try leafSummary(self.local), try leafSummary(self.remote)) }
             // A kill point: after a random number of the run's requests to the server, then a
             // random part of the mean time between two requests (so that kills also land while
             // the run writes, not only while it waits for the server).
@@ -140,9 +140,9 @@ final class CrashScenario {
                 #expect(ended.status == 0, "\(context): iteration \(iteration) ended on its own with \(ended.status): \(ended.stderr)")
             }
             try await afterKill()
-            let landing: KillLanding = try timed(.check) {
-                let noise = noise()
-                let after = (try leafSummary(local, excluding: noise), try leafSummary(remote, excluding: noise))
+            let noise = noise()
+            let landing: KillLanding = try await timed(.check) {
+                let after = (try leafSummary(self.local, excluding: noise), try leafSummary(self.remote, excluding: noise))
                 if !killed { return .finishedFirst }
                 if after.0 == before.0.filter({ !noise.contains($0.key) }) && after.1 == before.1.filter({ !noise.contains($0.key) }) {
                     return .beforeTransfer
@@ -150,23 +150,23 @@ final class CrashScenario {
                 return after.0 == after.1 ? .afterTransfer : .midTransfer
             }
             tally.landings[landing, default: 0] += 1
-            try timed(.check) {
-                for file in [sandbox.localStore, sandbox.state + "/state.sqlite"] {
-                    let problems = try StoreFileCheck.problems(file)
-                    #expect(problems == [], "\(context): \(file) after kill \(iteration) (\(landing.rawValue))")
-                }
+            let files = [sandbox.localStore, sandbox.state + "/state.sqlite"]
+            let problems = try await timed(.check) { try files.map { try StoreFileCheck.problems($0) } }
+            for (file, found) in zip(files, problems) {
+                #expect(found == [], "\(context): \(file) after kill \(iteration) (\(landing.rawValue))")
             }
             try await rerun(touched: touched)
         }
-        try timed(.compare) { try compareEverything() }
+        try await compareEverything()
         try await checkHistory()
         print("\(name): \(tally)")
     }
 
-    private func timed<T>(_ phase: KillTally.Phase, _ body: () throws -> T) rethrows -> T {
+    /// Runs blocking work off the concurrency pool (see ``offPool(_:)``), adding its time to `phase`.
+    private func timed<T>(_ phase: KillTally.Phase, _ body: @escaping () throws -> T) async throws -> T {
         let started = Date()
         defer { tally.phases[phase, default: 0] += Date().timeIntervalSince(started) }
-        return try body()
+        return try await offPool(body)
     }
 
     /// Runs the job to completion and compares the stores.
@@ -180,23 +180,24 @@ final class CrashScenario {
         tally.phases[.reruns, default: 0] += measured.duration
         #expect(run.status == 0, "\(context): the rerun failed: \(run.stdout) \(run.stderr)")
         #expect((try? JSONValue.parse(run.stdout))?["outcome"]?.stringValue == "synced", "\(context): \(run.stdout)")
-        try timed(.compare) {
-            let summaries = (try leafSummary(local), try leafSummary(remote))
-            if summaries.0 != summaries.1 {
-                let ids = Set(summaries.0.keys).union(summaries.1.keys).filter { summaries.0[$0] != summaries.1[$0] }.sorted()
-                Issue.record("\(context): after the rerun, \(ids.count) documents differ, e.g. \(ids.prefix(5).map { "\($0): local \(summaries.0[$0] ?? "none") remote \(summaries.1[$0] ?? "none")" }); the rerun: \(run.stdout) \(run.stderr)")
-            }
-            let deep = touched.union(noise())
-            let differences = StoreContents.differences(try StoreContents.read(local, ids: deep), try StoreContents.read(remote, ids: deep))
-            #expect(differences == [], "\(context): after the rerun")
+        let deep = touched.union(noise())
+        let (summaries, differences) = try await timed(.compare) {
+            ((try leafSummary(self.local), try leafSummary(self.remote)),
+             StoreContents.differences(try StoreContents.read(self.local, ids: deep), try StoreContents.read(self.remote, ids: deep)))
         }
+        if summaries.0 != summaries.1 {
+            let ids = Set(summaries.0.keys).union(summaries.1.keys).filter { summaries.0[$0] != summaries.1[$0] }.sorted()
+            Issue.record("\(context): after the rerun, \(ids.count) documents differ, e.g. \(ids.prefix(5).map { "\($0): local \(summaries.0[$0] ?? "none") remote \(summaries.1[$0] ?? "none")" }); the rerun: \(run.stdout) \(run.stderr)")
+        }
+        #expect(differences == [], "\(context): after the rerun")
         return measured
     }
 
     /// Every document, attachment and leaf on both sides.
-    func compareEverything() throws {
-        let localContents = try StoreContents.read(local)
-        let remoteContents = try StoreContents.read(remote)
+    func compareEverything() async throws {
+        let (localContents, remoteContents) = try await timed(.compare) {
+            (try StoreContents.read(self.local), try StoreContents.read(self.remote))
+        }
         #expect(StoreContents.differences(localContents, remoteContents) == [], "\(context): in the end")
         #expect(localContents.documents.count == remoteContents.documents.count)
         print("\(name): \(localContents.documents.count) documents and \(localContents.attachmentCount) attachment blobs equal on both sides")

@@ -1,0 +1,20 @@
+import Foundation
+
+/// Runs blocking work (seeding thousands of documents, reading whole stores) on a GCD thread,
+/// outside the Swift concurrency pool: on a 2-core machine the pool has two threads, and the
+/// fixture servers of this and other tests need them to answer their clients.
+func offPool<T>(_ body: @escaping () throws -> T) async throws -> T {
+    let work = UncheckedSendable(body)
+    let result: UncheckedSendable<Result<T, any Error>> = await withCheckedContinuation { continuation in
+        DispatchQueue.global().async {
+            continuation.resume(returning: UncheckedSendable(Result { try work.value() }))
+        }
+    }
+    return try result.value.get()
+}
+
+/// Hands a value to another thread whose use the caller keeps exclusive (it awaits the result).
+struct UncheckedSendable<Value>: @unchecked Sendable {
+    let value: Value
+    init(_ value: Value) { self.value = value }
+}
