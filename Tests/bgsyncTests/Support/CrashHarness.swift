@@ -114,6 +114,9 @@ final class CrashScenario {
         let reference = try await rerun(touched: touched)
         tally.referenceDuration = reference.duration
         tally.referenceRequests = reference.requests
+        // The time between two requests, measured again by every rerun (a load spike during
+        // one run must not push every later kill past the end of its run).
+        var perRequest = reference.duration / Double(max(1, reference.requests))
         for iteration in 1...kills {
             beforeKilledRun()
             touched = try await timed(.prepare) { try prepare(iteration, &self.rng) }
@@ -122,7 +125,7 @@ final class CrashScenario {
             // random part of the mean time between two requests (so that kills also land while
             // the run writes, not only while it waits for the server).
             let requestsBeforeKill = Int.random(in: 1...max(1, reference.requests), using: &rng)
-            let delay = Double.random(in: 0...(reference.duration / Double(max(1, reference.requests))), using: &rng)
+            let delay = Double.random(in: 0...perRequest, using: &rng)
             tally.delays.append(delay)
             tally.killRequests.append(requestsBeforeKill)
             let runStarted = Date()
@@ -155,7 +158,8 @@ final class CrashScenario {
             for (file, found) in zip(files, problems) {
                 #expect(found == [], "\(context): \(file) after kill \(iteration) (\(landing.rawValue))")
             }
-            try await rerun(touched: touched)
+            let measured = try await rerun(touched: touched)
+            if measured.requests > 0 { perRequest = measured.duration / Double(measured.requests) }
         }
         try await compareEverything()
         try await checkHistory()

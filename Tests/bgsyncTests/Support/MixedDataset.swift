@@ -28,8 +28,7 @@ struct SeededGenerator: RandomNumberGenerator {
 /// between documents, some on a conflict branch, some carried as stubs through later edits).
 ///
 /// Written straight into a store (the fixture server's or the local one) in transactions of
-/// 500 documents; the same seed gives the same documents, revision hashes excepted for normal
-/// edits (which hash their content, so those are equal too).
+/// 500 documents; the same seed gives the same documents and revision ids.
 enum MixedDataset {
     /// What was written.
     struct Summary: Equatable, CustomStringConvertible {

@@ -24,8 +24,9 @@ struct StoreContents {
     var documents: [String: Document] = [:]
     /// Attachment data by digest (each digest a leaf refers to).
     var attachmentData: [String: [UInt8]] = [:]
-    /// Stubs whose data is missing or does not match the stub's length or digest.
-    var attachmentProblems: [String] = []
+    /// Stubs whose data is missing or does not match the stub's length or digest, and
+    /// documents of the changes feed without a tree or a leaf's body.
+    var problems: [String] = []
 
     var attachmentCount: Int { attachmentData.count }
 
@@ -35,7 +36,7 @@ struct StoreContents {
             var contents = StoreContents()
             for change in try tx.changes(since: 0) where ids?.contains(change.id) ?? true {
                 guard let tree = try tx.tree(of: change.id) else {
-                    contents.attachmentProblems.append("\(change.id): in the changes feed without a revision tree")
+                    contents.problems.append("\(change.id): in the changes feed without a revision tree")
                     continue
                 }
                 var conflicts: [String] = []
@@ -56,7 +57,7 @@ struct StoreContents {
                             try contents.checkAttachments(try JSONValue.parse(json), id: change.id, reader: tx)
                         }
                     case .missing(let rev):
-                        contents.attachmentProblems.append("\(change.id): leaf \(rev) has no body")
+                        contents.problems.append("\(change.id): leaf \(rev) has no body")
                     }
                 }
                 contents.documents[change.id] = Document(
@@ -71,20 +72,20 @@ struct StoreContents {
         guard let stubs = leaf["_attachments"]?.objectValue else { return }
         for (name, stub) in stubs.members {
             guard let digest = stub["digest"]?.stringValue else {
-                attachmentProblems.append("\(id)/\(name): stub without a digest")
+                problems.append("\(id)/\(name): stub without a digest")
                 continue
             }
             if attachmentData[digest] != nil { continue }
             guard let data = try reader.attachmentData(digest: digest) else {
-                attachmentProblems.append("\(id)/\(name): no data for \(digest)")
+                problems.append("\(id)/\(name): no data for \(digest)")
                 continue
             }
             if stub["length"]?.intValue != data.count {
-                attachmentProblems.append("\(id)/\(name): length \(stub["length"]?.intValue ?? -1) but \(data.count) bytes stored")
+                problems.append("\(id)/\(name): length \(stub["length"]?.intValue ?? -1) but \(data.count) bytes stored")
             }
             if stub["content_type"]?.stringValue == "application/octet-stream",
                digest != "md5-" + Data(MD5.digest(data)).base64EncodedString() {
-                attachmentProblems.append("\(id)/\(name): data does not match \(digest)")
+                problems.append("\(id)/\(name): data does not match \(digest)")
             }
             attachmentData[digest] = data
         }
@@ -96,8 +97,8 @@ struct StoreContents {
                             limit: Int = 20) -> [String] {
         var found: [String] = []
         func note(_ text: String) { if found.count < limit { found.append(text) } }
-        for problem in a.attachmentProblems { note("\(names.0): \(problem)") }
-        for problem in b.attachmentProblems { note("\(names.1): \(problem)") }
+        for problem in a.problems { note("\(names.0): \(problem)") }
+        for problem in b.problems { note("\(names.1): \(problem)") }
         let ids = Set(a.documents.keys).union(b.documents.keys).sorted()
         for id in ids {
             switch (a.documents[id], b.documents[id]) {
