@@ -127,10 +127,10 @@ final class RunningBGSync {
     func finish() async throws -> DBCommandTests.Run {
         let process = self.process
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 process.waitUntilExit()
                 continuation.resume()
-            }
+            }.start()
         }
         defer { try? FileManager.default.removeItem(at: scratch) }
         return DBCommandTests.Run(

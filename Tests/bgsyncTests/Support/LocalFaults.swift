@@ -21,10 +21,10 @@ func runTool(_ program: String, _ arguments: [String]) async throws -> (status: 
     process.standardInput = FileHandle.nullDevice
     try process.run()
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        DispatchQueue.global().async {
+        Thread {
             process.waitUntilExit()
             continuation.resume()
-        }
+        }.start()
     }
     try handle.close()
     return (process.terminationStatus, String(decoding: try Data(contentsOf: output), as: UTF8.self))
@@ -78,10 +78,10 @@ final class SQLiteLockHolder: @unchecked Sendable {
         }
         thread.start()
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 acquired.wait()
                 continuation.resume()
-            }
+            }.start()
         }
         if let failure { throw failure }
     }

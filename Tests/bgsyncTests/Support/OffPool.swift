@@ -1,14 +1,17 @@
 import Foundation
 
-/// Runs blocking work (seeding thousands of documents, reading whole stores) on a GCD thread,
-/// outside the Swift concurrency pool: on a 2-core machine the pool has two threads, and the
-/// fixture servers of this and other tests need them to answer their clients.
+/// Runs blocking work (seeding thousands of documents, reading whole stores) on a thread of its
+/// own, outside both the Swift concurrency pool and Dispatch's global queues: on a 2-core machine
+/// those have two busy threads each, and the fixture servers of this and other tests need them to
+/// answer their clients.
 func offPool<T>(_ body: @escaping () throws -> T) async throws -> T {
     let work = UncheckedSendable(body)
     let result: UncheckedSendable<Result<T, any Error>> = await withCheckedContinuation { continuation in
-        DispatchQueue.global().async {
+        let thread = Thread {
             continuation.resume(returning: UncheckedSendable(Result { try work.value() }))
         }
+        thread.stackSize = 4 << 20
+        thread.start()
     }
     return try result.value.get()
 }
