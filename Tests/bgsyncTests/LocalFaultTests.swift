@@ -102,13 +102,7 @@ struct LocalFaultTests {
         return run(umount, [directory]) == 0
     }()
 
-    /// Opt-in (`BGSYNC_TEST_MOUNT=1`): in a full parallel `swift test` on a 2-core machine, this
-    /// test coincided with fixture servers of the whole process not answering for minutes (cause
-    /// not found yet); alone or beside the other suites of this package it passes.
-    static let mountTestRequested = ProcessInfo.processInfo.environment["BGSYNC_TEST_MOUNT"] == "1"
-
     @Test("disk full on a small tmpfs: exit 74 naming the file, database intact, the next run with space completes",
-          .enabled(if: LocalFaultTests.mountTestRequested, "opt-in: BGSYNC_TEST_MOUNT=1"),
           .enabled(if: LocalFaultTests.canMount, "needs permission to mount a tmpfs (root with CAP_SYS_ADMIN)"))
     func diskFullTmpfs() async throws {
         try await withServerSandbox(documents: 150, attachmentBytes: 16 * 1024) { sandbox, server, job in
