@@ -108,7 +108,10 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
-        .testTarget(name: "bgsyncTests", dependencies: ["BGSyncStore", "BGSyncTestSupport"]),
+        .testTarget(
+            name: "bgsyncTests",
+            dependencies: ["BGSyncStore", "BGSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift")]
+        ),
     ],
     swiftLanguageModes: [.v6]
 )

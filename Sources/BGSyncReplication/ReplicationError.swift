@@ -1,3 +1,5 @@
+import BGSyncStore
+
 /// Why a replication stopped. Each kind maps to one exit code in the `bgsync` executable.
 public struct ReplicationError: Error, Sendable, CustomStringConvertible {
     /// The kind of failure.
@@ -18,6 +20,9 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
         case rejected
         /// The local store failed (disk full, not a database). Exit 74.
         case localStore
+        /// A local store stayed locked by another process (the application) for longer than
+        /// its busy timeout. Exit 75.
+        case localStoreBusy
         /// The run was asked to stop (deadline or signal) and stopped at a batch boundary. Exit 75.
         case interrupted
         /// The push would delete more of the remote's documents than
@@ -41,6 +46,11 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
     }
 
     static func configuration(_ message: String) -> ReplicationError { ReplicationError(.configuration, message) }
+
+    /// A failure of a local store: ``Kind/localStoreBusy`` when it was locked, else ``Kind/localStore``.
+    static func localStore(_ error: StoreError) -> ReplicationError {
+        ReplicationError(error.code == .busy ? .localStoreBusy : .localStore, error.message)
+    }
 
     public var description: String { message }
 }

@@ -148,6 +148,12 @@ extension StoreError {
             return StoreError(.notADatabase, "\(path): not a bgsync database (SQLite says: \(error.message ?? "file is not a database"))")
         case .SQLITE_FULL:
             return StoreError(.io, "\(path): disk full (SQLite: \(error.message ?? "database or disk is full"))")
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StoreError(.busy, "\(path): locked by another process for more than \(Int(DocumentStore.busyTimeout)) s (SQLite: \(error.message ?? "database is locked")); try again later")
+        case .SQLITE_IOERR where [.SQLITE_IOERR_WRITE, .SQLITE_IOERR_TRUNCATE, .SQLITE_IOERR_FSYNC].contains(error.extendedResultCode):
+            return StoreError(.io, "\(path): cannot write (SQLite: \(error.message ?? "disk I/O error"), extended code \(error.extendedResultCode.rawValue)); is the disk full, a file size limit reached (ulimit -f, LimitFSIZE=) or the disk failing?")
+        case .SQLITE_READONLY:
+            return StoreError(.io, "\(path): the database is read-only for this process (SQLite: \(error.message ?? "attempt to write a readonly database")); check the file's owner and mode, its immutable attribute (lsattr) and the mount")
         case .SQLITE_CONSTRAINT where (error.message ?? "").hasPrefix("bgsync:"):
             return StoreError(.invalidDocument, "\(path): \(error.message ?? "")")
         default:

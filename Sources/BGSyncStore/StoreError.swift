@@ -21,6 +21,8 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         public static let notADatabase = Code(name: "not_a_database")
         /// SQLite failed to read or write (disk full, permissions, I/O).
         public static let io = Code(name: "io_error")
+        /// Another process kept the file locked for longer than the busy timeout; try again later.
+        public static let busy = Code(name: "locked")
         public var description: String { name }
     }
 

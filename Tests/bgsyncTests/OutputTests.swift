@@ -64,10 +64,10 @@ struct OutputTests {
 
     func waitOffPool(_ process: Process) async {
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 process.waitUntilExit()
                 continuation.resume()
-            }
+            }.start()
         }
     }
 

@@ -18,7 +18,8 @@ public enum SysExit {
     public static let unavailable: Int32 = 69
     /// EX_IOERR: local I/O (disk full, not a database, state database unreadable).
     public static let ioError: Int32 = 74
-    /// EX_TEMPFAIL: transient failure or interrupted; retry later.
+    /// EX_TEMPFAIL: transient failure, interrupted, or a database locked by another process
+    /// past the busy timeout; retry later.
     public static let tempFail: Int32 = 75
     /// EX_NOPERM: authentication or permission refused, or a credential readable by others.
     public static let noPermission: Int32 = 77
@@ -32,7 +33,7 @@ public enum SysExit {
             switch error.kind {
             case .configuration: return config
             case .unreachable, .databaseNotFound: return unavailable
-            case .transient, .rejected, .interrupted: return tempFail
+            case .transient, .rejected, .interrupted, .localStoreBusy: return tempFail
             case .malformedResponse, .deletionRefused: return dataError
             case .unauthorized: return noPermission
             case .localStore: return ioError
@@ -40,6 +41,7 @@ public enum SysExit {
         case let error as StoreError:
             switch error.code {
             case .notFound, .conflict: return failure
+            case .busy: return tempFail
             case .notADatabase, .io: return ioError
             default: return dataError
             }
@@ -50,7 +52,11 @@ public enum SysExit {
             case .permission: return noPermission
             }
         case let error as StateError:
-            return error.kind == .invalidTag ? config : ioError
+            switch error.kind {
+            case .invalidTag: return config
+            case .busy: return tempFail
+            case .notAStateDatabase, .io, .unknownRun: return ioError
+            }
         default:
             return ioError
         }

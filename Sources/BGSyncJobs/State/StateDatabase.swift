@@ -396,8 +396,8 @@ public final class StateDatabase: Sendable {
             return StateError(.notAStateDatabase, "\(path): not a bgsync state database, or corrupt (SQLite says: \(sqlite)); it was left as it is — move it away to start a new history", path: path)
         case .SQLITE_FULL:
             return StateError(.io, "\(path): disk full (SQLite: \(sqlite))", path: path)
-        case .SQLITE_BUSY:
-            return StateError(.io, "\(path): busy: another process kept the state database locked for more than \(Int(busyTimeout))s", path: path)
+        case .SQLITE_BUSY, .SQLITE_LOCKED:
+            return StateError(.busy, "\(path): busy: another process kept the state database locked for more than \(Int(busyTimeout))s", path: path)
         case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
             return StateError(.io, "\(path): cannot write the state database (SQLite: \(sqlite)); check its owner and permissions", path: path)
         case .SQLITE_CANTOPEN:

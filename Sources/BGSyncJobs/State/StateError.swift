@@ -9,6 +9,8 @@ public struct StateError: Error, Sendable, CustomStringConvertible {
         case notAStateDatabase
         /// The file or directory cannot be created, read or written.
         case io
+        /// Another process kept the database locked for longer than the busy timeout.
+        case busy
         /// A tag that cannot name a lock file.
         case invalidTag
         /// A run id that the database does not know.

@@ -23,7 +23,7 @@ public struct LocalPeer: ReplicationPeer {
             let store = try DocumentStore.open(at: path)
             self.init(store: store, reader: try store.concurrentReader())
         } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
+            throw ReplicationError.localStore(error)
         }
     }
 
@@ -136,7 +136,7 @@ public struct LocalPeer: ReplicationPeer {
         do {
             return try body(store)
         } catch let error as StoreError {
-            throw ReplicationError(.localStore, error.message)
+            throw ReplicationError.localStore(error)
         }
     }
 }

@@ -1,16 +1,21 @@
 import Foundation
 import GRDB
 
-/// Runs `body` again (up to about 5 s) while SQLite answers SQLITE_BUSY or SQLITE_LOCKED without
-/// waiting — as it does when two processes open a new file and one switches it to WAL mode.
+/// Runs `body` again (for up to about 5 s in all) while SQLite answers SQLITE_BUSY or
+/// SQLITE_LOCKED without waiting — as it does when two processes open a new file and one
+/// switches it to WAL mode.
+///
+/// A failure that came after waiting (the connection's busy timeout ran out because another
+/// process holds the lock) is thrown at once: retrying it would multiply that timeout.
 public func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
-    var attempt = 0
+    let start = Date()
     while true {
+        let attempt = Date()
         do {
             return try body()
         } catch let error as DatabaseError
-            where (error.resultCode.primaryResultCode == .SQLITE_BUSY || error.resultCode.primaryResultCode == .SQLITE_LOCKED) && attempt < 50 {
-            attempt += 1
+            where (error.resultCode.primaryResultCode == .SQLITE_BUSY || error.resultCode.primaryResultCode == .SQLITE_LOCKED)
+            && Date().timeIntervalSince(attempt) < 1 && Date().timeIntervalSince(start) < 5 {
             Thread.sleep(forTimeInterval: 0.02 + Double.random(in: 0...0.08))
         }
     }

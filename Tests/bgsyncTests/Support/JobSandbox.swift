@@ -75,18 +75,24 @@ struct JobSandbox {
     }
 
     /// Runs `bgsync ARGUMENTS --state-dir STATE` with the sandbox's environment.
-    func bgsync(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:]) async throws -> DBCommandTests.Run {
-        let process = try start(arguments, stateDir: stateDir, extraEnvironment: extraEnvironment)
+    func bgsync(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
+                launcher: [String] = []) async throws -> DBCommandTests.Run {
+        let process = try start(arguments, stateDir: stateDir, extraEnvironment: extraEnvironment, launcher: launcher)
         return try await process.finish()
     }
 
-    /// Starts `bgsync` without waiting for it (in `currentDirectory` when given).
+    /// Starts `bgsync` without waiting for it (in `currentDirectory` when given); `launcher` (a
+    /// program and its arguments, such as `prlimit --fsize=…`) runs it when given.
     func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
-               currentDirectory: String? = nil) throws -> RunningBGSync {
+               launcher: [String] = [], currentDirectory: String? = nil) throws -> RunningBGSync {
         let binary = try #require(DBCommandTests.binary, "the bgsync executable was not found; build it first")
         var environment = self.environment
         for (key, value) in extraEnvironment { environment[key] = value }
-        return try RunningBGSync(binary: binary, arguments: arguments + (stateDir ? ["--state-dir", state] : []), environment: environment,
+        let arguments = arguments + (stateDir ? ["--state-dir", state] : [])
+        guard let program = launcher.first else {
+            return try RunningBGSync(binary: binary, arguments: arguments, environment: environment, currentDirectory: currentDirectory)
+        }
+        return try RunningBGSync(binary: program, arguments: Array(launcher.dropFirst()) + [binary] + arguments, environment: environment,
                                  currentDirectory: currentDirectory)
     }
 
@@ -145,10 +151,10 @@ final class RunningBGSync {
     func finish() async throws -> DBCommandTests.Run {
         let process = self.process
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            DispatchQueue.global().async {
+            Thread {
                 process.waitUntilExit()
                 continuation.resume()
-            }
+            }.start()
         }
         defer { try? FileManager.default.removeItem(at: scratch) }
         return DBCommandTests.Run(
