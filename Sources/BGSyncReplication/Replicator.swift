@@ -76,7 +76,7 @@ public struct Replicator: Sendable {
             throw httpPeer?.scrubbed(error) ?? error
         } catch {
             await httpPeer?.shutdown()
-            throw httpPeer?.scrubbed(error) ?? error
+            throw error
         }
     }
 

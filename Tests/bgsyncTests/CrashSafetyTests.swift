@@ -39,16 +39,20 @@ struct CrashSafetyTests {
         }
     }
 
+    /// Before each run of a one-way scenario: a new slice of mixed documents in `store`, and
+    /// mutations of older ones; returns the ids touched.
+    static func change(_ store: DocumentStore, iteration: Int, rng: inout SeededGenerator) throws -> Set<String> {
+        let start = iteration * slice
+        var touched = try grow(store, start: start, prefix: "d", seed: rng.next())
+        touched.formUnion(try MixedDataset.mutate(store, range: 0..<start, count: mutations, rng: &rng))
+        return touched
+    }
+
     @Test("pull: SIGKILLed 20 times, every rerun converges with nothing lost")
     func pull() async throws {
         try await withScenario("crash pull", direction: "pull") { scenario, _ in
             let remote = scenario.remote
-            try await scenario.run(kills: crashKillCount) { iteration, rng in
-                let start = iteration * Self.slice
-                var touched = try Self.grow(remote, start: start, prefix: "d", seed: rng.next())
-                touched.formUnion(try MixedDataset.mutate(remote, range: 0..<start, count: Self.mutations, rng: &rng))
-                return touched
-            }
+            try await scenario.run(kills: crashKillCount) { iteration, rng in try Self.change(remote, iteration: iteration, rng: &rng) }
             #expect(scenario.tally[.midTransfer] > 0, "\(scenario.context): no kill landed mid-transfer: \(scenario.tally)")
         }
     }
@@ -57,12 +61,7 @@ struct CrashSafetyTests {
     func push() async throws {
         try await withScenario("crash push", direction: "push") { scenario, _ in
             let local = scenario.local
-            try await scenario.run(kills: crashKillCount) { iteration, rng in
-                let start = iteration * Self.slice
-                var touched = try Self.grow(local, start: start, prefix: "d", seed: rng.next())
-                touched.formUnion(try MixedDataset.mutate(local, range: 0..<start, count: Self.mutations, rng: &rng))
-                return touched
-            }
+            try await scenario.run(kills: crashKillCount) { iteration, rng in try Self.change(local, iteration: iteration, rng: &rng) }
             #expect(scenario.tally[.midTransfer] > 0, "\(scenario.context): no kill landed mid-transfer: \(scenario.tally)")
         }
     }

@@ -223,19 +223,18 @@ struct LocalFaultTests {
 
     // MARK: Locks
 
+    /// Runs the job while another connection holds `path`'s write lock (killed after 2 minutes).
+    private func runWhileLocked(_ path: String, _ sandbox: JobSandbox, _ job: String) async throws -> (run: DBCommandTests.Run, hung: Bool) {
+        let holder = try await SQLiteLockHolder(path: path)
+        defer { holder.release() }
+        return try await finish(sandbox.start(["run", job, "--force", "--json"]), killingAfter: 120)
+    }
+
     @Test("a state database locked by another process: bgsync gives up after its busy timeout (exit 75), then runs")
     func stateDatabaseLocked() async throws {
         try await withServerSandbox(documents: 10) { sandbox, server, job in
             #expect(try await sandbox.bgsync(["run", job]).status == 0)
-            let holder = try await SQLiteLockHolder(path: sandbox.state + "/state.sqlite")
-            let locked: (run: DBCommandTests.Run, hung: Bool)
-            do {
-                locked = try await finish(sandbox.start(["run", job, "--force", "--json"]), killingAfter: 120)
-            } catch {
-                holder.release()
-                throw error
-            }
-            holder.release()
+            let locked = try await runWhileLocked(sandbox.state + "/state.sqlite", sandbox, job)
             #expect(!locked.hung, "bgsync waited for the state database's lock for more than 2 minutes")
             #expect(locked.run.status == 75, "\(locked.run.stdout) \(locked.run.stderr)")
             let reason = (try? JSONValue.parse(locked.run.stdout))?["reason"]?.stringValue ?? ""
@@ -250,15 +249,7 @@ struct LocalFaultTests {
         try await withServerSandbox(documents: 10) { sandbox, server, job in
             #expect(try await sandbox.bgsync(["run", job]).status == 0)
             try server.database("db")?.write { tx in try tx.put(id: "late", json: "{}") }
-            let holder = try await SQLiteLockHolder(path: sandbox.localStore)
-            let locked: (run: DBCommandTests.Run, hung: Bool)
-            do {
-                locked = try await finish(sandbox.start(["run", job, "--force", "--json"]), killingAfter: 120)
-            } catch {
-                holder.release()
-                throw error
-            }
-            holder.release()
+            let locked = try await runWhileLocked(sandbox.localStore, sandbox, job)
             #expect(!locked.hung, "bgsync waited for the local database's lock for more than 2 minutes")
             #expect(locked.run.status == 75, "\(locked.run.stdout) \(locked.run.stderr)")
             let reason = (try? JSONValue.parse(locked.run.stdout))?["reason"]?.stringValue ?? ""

@@ -56,8 +56,7 @@ public final class HTTPPeer: ReplicationPeer {
 
     /// `error` with the credentials this peer sends removed from its message (a server may
     /// echo them in any text it returns); what else it carries is kept.
-    func scrubbed(_ error: any Error) -> any Error {
-        guard let error = error as? ReplicationError else { return error }
+    func scrubbed(_ error: ReplicationError) -> ReplicationError {
         var clean = ReplicationError(error.kind, client.scrub(error.message))
         clean.partialResult = error.partialResult
         return clean
