@@ -74,6 +74,12 @@ public struct Replicator: Sendable {
                 error.partialResult = result
             }
             throw httpPeer?.scrubbed(error) ?? error
+        } catch where Task.isCancelled {
+            // Stopped before or between directions' own handling (opening, checkpoints).
+            await httpPeer?.shutdown()
+            var error = ReplicationError(.interrupted, "stopped while a request was in flight")
+            if result.pull != nil { error.partialResult = result }
+            throw error
         } catch {
             await httpPeer?.shutdown()
             throw error
@@ -168,7 +174,13 @@ public struct Replicator: Sendable {
         defer { next?.cancel() }
         while let reading = next {
             next = nil
-            let read = try await reading.value
+            let read: SourceBatch
+            do {
+                // The read ahead is a task of its own: a cancelled run cancels it too.
+                read = try await withTaskCancellationHandler { try await reading.value } onCancel: { reading.cancel() }
+            } catch where Task.isCancelled {
+                throw ReplicationError(.interrupted, "\(direction) stopped while a request was in flight (checkpoint at \(targetCheckpointed.seq))")
+            }
             let batch = read.batch
             let isLast = batch.rowsBeforeFilter < configuration.batchSize
             // The boundary before the next batch: asked before it is read, as without the overlap.
@@ -186,10 +198,15 @@ public struct Replicator: Sendable {
             } else {
                 let due = isLast || stopping || target.checkpointsWithWrites
                     || ContinuousClock.now - targetCheckpointed.at >= checkpointInterval
-                let checkpointed = try await write(read, from: source, to: target, stats: &stats, checkpoint: !due ? nil : { stats in
-                    Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
-                                    lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
-                }, replicationID: replicationID, lastCheckpoint: targetCheckpointed.seq)
+                let checkpointed: Bool
+                do {
+                    checkpointed = try await write(read, from: source, to: target, stats: &stats, checkpoint: !due ? nil : { stats in
+                        Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
+                                        lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
+                    }, replicationID: replicationID, lastCheckpoint: targetCheckpointed.seq)
+                } catch where Task.isCancelled {
+                    throw ReplicationError(.interrupted, "\(direction) stopped while writing a batch (checkpoint at \(targetCheckpointed.seq))")
+                }
                 if checkpointed { targetCheckpointed = (stats.lastSeq, ContinuousClock.now) }
                 report(direction, stats, http)
                 await checkpointSource(force: isLast || stopping)

@@ -11,8 +11,8 @@ struct RunCommand: AsyncParsableCommand {
         discussion: """
             JOB is a job file or a name in $XDG_CONFIG_HOME/bgsync/jobs or /etc/bgsync/jobs. A run \
             that is not due, is backing off, whose constraints are unmet or whose job is already \
-            running records why and exits 0. SIGTERM/SIGINT stop at the next batch boundary \
-            (checkpoint saved, exit 75). Exit codes: see `bgsync --help`.
+            running records why and exits 0. SIGTERM, SIGINT, `bgsync cancel` and the job's \
+            timeout end a run within 2 seconds wherever it is (checkpoints kept, outcome interrupted, exit 75). Exit codes: see `bgsync --help`.
             """
     )
 
@@ -28,13 +28,14 @@ struct RunCommand: AsyncParsableCommand {
     @OptionGroup var log: LogOptions
 
     func run() async throws {
-        SignalWatcher.install()
+        let stop = RunStop()
+        SignalWatcher.install(stop)
         let environment = state.environment
         var options = JobRunner.Options(stateDirectory: state.directory, environment: environment)
         options.force = force
         options.dryRun = dryRun
         options.systemRoot = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
-        options.stopRequested = { SignalWatcher.stopRequested }
+        options.stop = stop
         var runner = JobRunner(options: options, logger: log.makeLogger())
         let progressBar = ProgressBar.make(quiet: log.quiet)
         if let progressBar { runner.progress = { progressBar.update($0) } }
@@ -50,7 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             progressBar?.clear()
             reports.append(report)
             if !json { printHuman(report) }
-            if SignalWatcher.stopRequested { break }
+            if stop.isStopped { break }
         }
         if json {
             Console.out(reports.count == 1 ? reports[0].json.serialized : JSONValue.array(reports.map(\.json)).serialized)

@@ -43,6 +43,10 @@ struct SyncCommand: AsyncParsableCommand {
     var maxDelete: String = "50%"
     @Flag(help: "Push even a mass deletion (lifts --max-delete).")
     var force = false
+    @Option(help: ArgumentHelp("Stop the sync after this long (e.g. 10m): checkpoints are kept, exit 75.", valueName: "duration"))
+    var timeout: String?
+    @Option(help: ArgumentHelp("How long to wait for a connection to the server.", valueName: "duration"))
+    var connectTimeout: String = "10s"
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -51,6 +55,11 @@ struct SyncCommand: AsyncParsableCommand {
         if !["basic", "session"].contains(auth) { throw ValidationError("--auth must be basic or session") }
         if DeletionLimit(parsing: maxDelete) == nil {
             throw ValidationError("--max-delete \(maxDelete): expected \(DeletionLimit.accepted)")
+        }
+        for (flag, value) in [("--timeout", timeout), ("--connect-timeout", connectTimeout)] {
+            if let value, (DurationText.seconds(value) ?? 0) <= 0 {
+                throw ValidationError("\(flag) \(value): expected a duration above zero such as 30s, 10m or 1h")
+            }
         }
     }
 
@@ -61,6 +70,7 @@ struct SyncCommand: AsyncParsableCommand {
                 direction: pullOnly ? .pull : pushOnly ? .push : .pullAndPush)
             configuration.batchSize = batchSize
             configuration.http.caFile = caFile
+            configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
             configuration.maxDelete = force ? nil : DeletionLimit(parsing: maxDelete)
             if let user {
                 let password = try readPassword()
@@ -70,7 +80,25 @@ struct SyncCommand: AsyncParsableCommand {
             }
             let logger = log.makeLogger()
             let started = Date()
-            let result = try await Replicator(configuration: configuration, logger: logger).run()
+            let stop = RunStop()
+            SignalWatcher.install(stop)
+            let deadline = timeout.flatMap(DurationText.seconds).map { stop.stop(.deadline(seconds: $0), after: $0) }
+            defer { deadline?.cancel() }
+            let result: SyncResult
+            var replicator = Replicator(configuration: configuration, logger: logger)
+            replicator.shouldStop = { stop.isStopped }
+            do {
+                result = try await stop.perform { [replicator] in
+                    try await replicator.run()
+                }
+            } catch let error where stop.isStopped {
+                let failure = error as? ReplicationError
+                var message = stop.reason?.description ?? "stopped"
+                if let failure, failure.kind == .interrupted { message += "; " + failure.message }
+                var interrupted = ReplicationError(.interrupted, message)
+                interrupted.partialResult = failure?.partialResult
+                throw interrupted
+            }
             let elapsed = Date().timeIntervalSince(started)
             if json {
                 Console.out(SyncReport.json(result, outcome: "synced", reason: nil, seconds: elapsed))

@@ -65,6 +65,13 @@ struct ConfigTable {
         return seconds
     }
 
+    /// A duration that must be above zero (a timeout).
+    func positiveDuration(_ key: String) throws -> Double? {
+        guard let seconds = try duration(key) else { return nil }
+        guard seconds > 0 else { throw error(key, "expected a duration above zero, e.g. \"10s\"") }
+        return seconds
+    }
+
     func size(_ key: String) throws -> Int64? {
         guard let value = object[key] else { return nil }
         if let number = value.intValue, number >= 0 { return Int64(number) }

@@ -12,7 +12,8 @@ struct ConfigurationDecoder {
     let baseDirectory: String
 
     static let keys = ["kind", "database", "remote", "direction", "batch_size", "auth", "headers", "pull_filter",
-                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries", "retry_delay"]
+                       "push_filter", "conflicts", "tls", "connect_timeout", "request_timeout", "stall_timeout",
+                       "max_retries", "retry_delay", "retry_time"]
     static let authKeys = ["type", "user", "password_file", "password_env", "password_credential",
                            "token_file", "token_env", "token_command"]
     static let tlsKeys = ["ca_file", "client_cert", "client_key", "insecure"]
@@ -38,9 +39,12 @@ struct ConfigurationDecoder {
         if let conflicts = try table.string("conflicts"), conflicts != "default" {
             throw table.error("conflicts", "\"\(conflicts)\" is not supported yet; accepted: default (CouchDB semantics: a deterministic winner, losing revisions kept as conflicts)")
         }
-        if let seconds = try table.duration("request_timeout") { configuration.http.requestTimeout = seconds }
+        if let seconds = try table.positiveDuration("connect_timeout") { configuration.http.connectTimeout = seconds }
+        if let seconds = try table.positiveDuration("request_timeout") { configuration.http.requestTimeout = seconds }
+        if let seconds = try table.positiveDuration("stall_timeout") { configuration.http.stallTimeout = seconds }
         configuration.http.maxRetries = try table.int("max_retries", range: 0...100) ?? configuration.http.maxRetries
         if let seconds = try table.duration("retry_delay") { configuration.http.initialRetryDelay = seconds }
+        if let seconds = try table.duration("retry_time") { configuration.http.maxRetryTime = seconds }
         if let headers = try table.table("headers") {
             for (name, value) in headers.object.members {
                 guard let text = value.stringValue else { throw headers.error(name, "header values must be strings") }

@@ -21,8 +21,9 @@ public struct JobRunner: Sendable {
         public var environment: [String: String]
         /// The probes' system root (`BGSYNC_SYSTEM_ROOT`, default `/`).
         public var systemRoot = "/"
-        /// Set when SIGTERM/SIGINT arrived: stop at the next batch boundary.
-        public var stopRequested: @Sendable () -> Bool = { false }
+        /// The process's stop switch (SIGTERM, SIGINT, `bgsync cancel`); each run also stops
+        /// at its job's `timeout`.
+        public var stop = RunStop()
 
         /// Creates options.
         public init(stateDirectory: String, environment: [String: String]) {
@@ -82,6 +83,10 @@ public struct JobRunner: Sendable {
         }
         var logger = self.logger
         logger[metadataKey: "tag"] = "\(job.tag)"
+        // This run's switch: the process's, plus the job's deadline counted from the start.
+        let stop = options.stop.child()
+        let deadline = job.schedule.timeout.map { stop.stop(.deadline(seconds: $0), after: $0 - Date().timeIntervalSince(started)) }
+        defer { deadline?.cancel() }
         let state: StateDatabase
         do {
             state = try StateDatabase.open(directory: options.stateDirectory)
@@ -93,7 +98,7 @@ public struct JobRunner: Sendable {
         do {
             guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag) else {
                 let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
-                return skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, logger: logger)
+                return await skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
             }
             lock = acquired
         } catch {
@@ -108,7 +113,7 @@ public struct JobRunner: Sendable {
             return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
         }
         if case .skip(let reason) = ScheduleDecider.decide(job: record, policy: job.schedule, now: Date(), force: options.force) {
-            return skip(reason, job: job, state: state, pid: pid, started: started, logger: logger)
+            return await skip(reason, job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
         }
         var verdicts: [ConstraintVerdict] = []
         if !options.force {
@@ -116,7 +121,7 @@ public struct JobRunner: Sendable {
             let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
             verdicts = job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
             if let failed = verdicts.first(where: { !$0.satisfied }) {
-                var report = skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, logger: logger)
+                var report = await skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
                 report.constraints = verdicts
                 return report
             }
@@ -131,31 +136,35 @@ public struct JobRunner: Sendable {
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
         do {
-            var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
-            configuration.maxDelete = options.force ? nil : job.maxDelete
-            if configuration.http.insecure {
-                logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
-            }
-            var replicator = Replicator(configuration: configuration, logger: logger)
-            replicator.dryRun = options.dryRun
-            let deadline = job.schedule.timeout.map { started.addingTimeInterval($0) }
-            let stopRequested = options.stopRequested
-            replicator.shouldStop = { stopRequested() || deadline.map { Date() >= $0 } ?? false }
-            let throttle = ProgressThrottle(interval: 1)
-            let onProgress = progress
-            replicator.progress = { update in
-                onProgress?(update)
-                if throttle.shouldWrite() {
-                    try? state.updateProgress(runID: runID, tag: job.tag, json: ProgressJSON.encode(update))
+            let runner = self, runLogger = logger
+            report.result = try await stop.perform {
+                let logger = runLogger
+                var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: runner.options.environment)
+                configuration.maxDelete = runner.options.force ? nil : job.maxDelete
+                if configuration.http.insecure {
+                    logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
                 }
+                var replicator = Replicator(configuration: configuration, logger: logger)
+                replicator.dryRun = runner.options.dryRun
+                replicator.shouldStop = { stop.isStopped }
+                let throttle = ProgressThrottle(interval: 1)
+                let onProgress = runner.progress
+                replicator.progress = { update in
+                    onProgress?(update)
+                    if throttle.shouldWrite() {
+                        try? state.updateProgress(runID: runID, tag: job.tag, json: ProgressJSON.encode(update))
+                    }
+                }
+                return try await replicator.run()
             }
-            report.result = try await replicator.run()
             logger.info("synced", metadata: ProgressJSON.metadata(report.result))
-        } catch let error as ReplicationError where error.kind == .interrupted {
+        } catch let error where stop.isStopped {
+            // Whatever the stopped work ended with (a cancelled request, a batch boundary, a
+            // factory killed), the run was interrupted: what is durable stays.
             report.outcome = .interrupted
-            report.reason = options.stopRequested() ? "stopped by a signal; \(error.message)" : "deadline reached; \(error.message)"
+            report.reason = interruption(stop.reason, error: error, tag: job.tag, state: state)
             report.exitCode = SysExit.tempFail
-            report.result = error.partialResult
+            report.result = (error as? ReplicationError)?.partialResult
         } catch let error as ReplicationError where error.kind == .deletionRefused {
             // Not a failure of the sync machinery: the pull completed, the push waits for a human.
             report.outcome = .refused
@@ -183,11 +192,11 @@ public struct JobRunner: Sendable {
             if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        await runHooks(job: job, report: report, stop: stop, logger: logger)
         return report
     }
 
-    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, logger: Logger) -> Report {
+    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, stop: RunStop, logger: Logger) async -> Report {
         logger.info("skipped", metadata: ["reason": "\(reason.description(tag: job.tag))"])
         var report = Report(tag: job.tag, outcome: .skipped, reason: reason.description(tag: job.tag), reasonCode: reason.code, exitCode: SysExit.ok)
         do {
@@ -198,12 +207,38 @@ public struct JobRunner: Sendable {
             report.exitCode = SysExit.code(for: error)
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        await runHooks(job: job, report: report, stop: stop, logger: logger)
         return report
     }
 }
 
 extension JobRunner {
+    /// Runs the hook for the report's outcome under the run's stop switch: a stopped run's hook
+    /// gets the switch's grace period, and a hook still running when a stop arrives is ended.
+    func runHooks(job: JobFile, report: Report, stop: RunStop, logger: Logger) async {
+        let environment = options.environment
+        do {
+            try await stop.perform {
+                Hooks.run(job.hooks, report: report, environment: environment, logger: logger)
+            }
+        } catch {
+            logger.warning("hook stopped", metadata: ["reason": "\(stop.reason?.description ?? "\(error)")"])
+        }
+    }
+
+    /// Why a stopped run ended, in words: the stop's reason (a `bgsync cancel` told apart from
+    /// other SIGTERMs by the job being disabled), then where the replication stopped.
+    func interruption(_ reason: StopReason?, error: any Error, tag: String, state: StateDatabase) -> String {
+        var text = reason?.description ?? "stopped"
+        if case .signal = reason, let record = try? state.job(tag), !record.enabled {
+            text = "cancelled (bgsync cancel)"
+        }
+        if let error = error as? ReplicationError, error.kind == .interrupted {
+            text += "; " + error.message
+        }
+        return text
+    }
+
     /// Rewrites the job's metrics textfile, if it has one. A failure is logged and never
     /// changes the run's outcome or exit code.
     func writeMetrics(job: JobFile, report: Report, state: StateDatabase, started: Date, logger: Logger) {

@@ -52,22 +52,23 @@ public enum ScheduleDecider {
     /// When the job may run again after an outcome at `now`.
     ///
     /// * `synced`: `now + interval - flex`, or nil without an interval (every run is due);
-    /// * `failed`, `interrupted`: `now + backoffDelay(consecutiveFailures)` — or the due time
-    ///   from `lastSuccess`, when that is later;
+    /// * `failed`: `now + backoffDelay(consecutiveFailures)` — or the due time from
+    ///   `lastSuccess`, when that is later;
     /// * `refused`: `now + interval - flex`, as after a sync (the pull completed; refusing
     ///   again sooner helps nobody), without backoff;
-    /// * `skipped`: the due time from `lastSuccess` (a skip does not move the schedule).
+    /// * `skipped`, `interrupted`: the due time from `lastSuccess` (neither moves the schedule:
+    ///   an interrupted run is tried again at the next firing once it is due).
     /// - Parameter consecutiveFailures: the count after this outcome (1 after a first failure).
     public static func nextEligible(after outcome: RunOutcome, consecutiveFailures: Int, policy: SchedulePolicy, now: Date,
                                     lastSuccess: Date? = nil) -> Date? {
         switch outcome {
         case .synced, .refused:
             return dueDate(lastSuccess: now, policy: policy, now: now)
-        case .failed, .interrupted:
+        case .failed:
             let retry = now.addingTimeInterval(backoffDelay(failures: consecutiveFailures, policy: policy))
             if let due = dueDate(lastSuccess: lastSuccess, policy: policy, now: now), due > retry { return due }
             return retry
-        case .skipped:
+        case .skipped, .interrupted:
             return dueDate(lastSuccess: lastSuccess, policy: policy, now: now)
         }
     }

@@ -62,6 +62,7 @@ public enum RunOutcome: String, Sendable, CaseIterable {
     /// interval, and each run refuses again until a human acts (`--force`, or a higher limit).
     case refused
 
-    /// Whether this outcome adds one to the consecutive failures (and so to the backoff).
-    public var countsAsFailure: Bool { self == .failed || self == .interrupted }
+    /// Whether this outcome adds one to the consecutive failures (and so to the backoff). An
+    /// interrupted run (signal, `bgsync cancel`, its own timeout) did not fail: it does not.
+    public var countsAsFailure: Bool { self == .failed }
 }

@@ -182,9 +182,10 @@ public final class StateDatabase: Sendable {
 
     /// Records how the run ended and returns the job's updated record.
     ///
-    /// `synced` sets the last success to `at` and resets the failures; `failed` and
-    /// `interrupted` add one failure (the backoff counts from `at`); `skipped` and `refused`
-    /// change neither (a refused push is not transient: backing off would not fix it).
+    /// `synced` sets the last success to `at` and resets the failures; `failed` adds one
+    /// failure (the backoff counts from `at`); `skipped`, `refused` and `interrupted` change
+    /// neither (a refused push is not transient: backing off would not fix it; a stopped run
+    /// did not fail, and the next one may start as soon as the job is due).
     /// The next eligible time comes from ``ScheduleDecider/nextEligible(after:consecutiveFailures:policy:now:lastSuccess:)``.
     /// - Throws: ``StateError/Kind/unknownRun`` when `runID` is not a run of `tag`.
     @discardableResult
@@ -208,10 +209,10 @@ public final class StateDatabase: Sendable {
             case .synced:
                 job.lastSuccess = at
                 job.consecutiveFailures = 0
-            case .failed, .interrupted:
+            case .failed:
                 job.consecutiveFailures += 1
                 job.lastFailure = at
-            case .skipped, .refused:
+            case .skipped, .refused, .interrupted:
                 break
             }
             if outcome != .skipped {

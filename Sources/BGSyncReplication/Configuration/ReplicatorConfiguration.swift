@@ -105,12 +105,20 @@ public struct HTTPOptions: Sendable {
     public var clientCertificate: (certificateFile: String, keyFile: String)?
     /// Turns TLS certificate verification off. Never the default; warned about.
     public var insecure: Bool = false
-    /// Seconds to wait for a connection.
+    /// Seconds to wait for a connection. A refused connection fails at once (and is retried).
     public var connectTimeout: Double = 10
-    /// Seconds one request may take.
+    /// Seconds one attempt of a request may take, from connecting to the last byte of the
+    /// response.
     public var requestTimeout: Double = 120
+    /// Seconds a response may go without sending anything (its head, or the next part of its
+    /// body) before the attempt is given up as stalled.
+    public var stallTimeout: Double = 30
     /// Retries of a failed idempotent request (connection error, timeout, 408, 5xx, 429).
     public var maxRetries: Int = 5
+    /// Seconds after a request's first attempt within which a retry may start: a retry (or a
+    /// `Retry-After` wait) that would begin later is not made. One request therefore ends
+    /// within `maxRetryTime + requestTimeout` seconds whatever the server does.
+    public var maxRetryTime: Double = 120
     /// The first retry delay in seconds; doubled for each retry, with jitter.
     public var initialRetryDelay: Double = 0.25
     /// The largest response body accepted, in bytes, for responses that carry documents

@@ -4,6 +4,7 @@ import Foundation
 import Logging
 import NIOCore
 import NIOHTTP1
+import NIOPosix
 import NIOSSL
 import Synchronization
 
@@ -73,9 +74,13 @@ final class CouchClient: Sendable {
         var configuration = HTTPClient.Configuration(
             tlsConfiguration: tls,
             redirectConfiguration: .disallow,
-            timeout: .init(connect: .milliseconds(Int64(options.connectTimeout * 1000)),
-                           read: .milliseconds(Int64(options.requestTimeout * 1000))))
+            timeout: .init(connect: Self.timeAmount(options.connectTimeout),
+                           read: Self.timeAmount(min(options.stallTimeout, options.requestTimeout))))
         configuration.httpVersion = .http1Only
+        // A failed connection attempt fails the request at once; `send` retries it with its
+        // own backoff. (Left on, the pool retries a refused connection quietly until the
+        // connect timeout, for every attempt.)
+        configuration.connectionPool.retryConnectionEstablishment = false
         client = HTTPClient(eventLoopGroup: HTTPClient.defaultEventLoopGroup, configuration: configuration)
         // Credentials in the URL are used as Basic auth when no other auth is configured.
         if case .none = options.auth, let user = url.user, let password = url.password {
@@ -141,6 +146,8 @@ final class CouchClient: Sendable {
               root: Bool = false, documents: Bool = false) async throws -> CouchResponse {
         let target = root ? url.origin + path : address(path, query: query)
         let limit = documents ? options.maxResponseBytes : min(options.maxMetadataResponseBytes, options.maxResponseBytes)
+        let description = "\(method.rawValue) \(url.origin)\(root ? path : url.path + path)"
+        let firstAttempt = ContinuousClock.now
         var attempt = 0
         var renewedAuth = false
         while true {
@@ -154,10 +161,9 @@ final class CouchClient: Sendable {
                 request.headers.add(name: "Content-Type", value: "application/json")
                 request.body = .bytes(ByteBuffer(bytes: body))
             }
-            let description = "\(method.rawValue) \(url.origin)\(root ? path : url.path + path)"
             let outcome: Result<CouchResponse, any Error>
             do {
-                let timeout = TimeAmount.milliseconds(Int64(options.requestTimeout * 1000))
+                let timeout = Self.timeAmount(options.requestTimeout)
                 let deadline = NIODeadline.now() + timeout
                 let response = try await client.execute(request, timeout: timeout, logger: logger)
                 let collected = try await Self.collect(response.body, declaredLength: response.headers.first(name: "Content-Length").flatMap { Int($0) },
@@ -173,6 +179,11 @@ final class CouchClient: Sendable {
                 $0.bytesSent += body?.count ?? 0
                 if case .success(let response) = outcome { $0.bytesReceived += response.body.count }
             }
+            // A stopped run (signal, deadline, `bgsync cancel`) does not retry: whatever the
+            // request ended with, it ends here.
+            try Task.checkCancellation()
+            let problem: String
+            let delay: Double
             switch outcome {
             case .success(let response):
                 adoptCookie(from: response.headers)
@@ -182,27 +193,43 @@ final class CouchClient: Sendable {
                 }
                 let retryable = response.status == 408 || response.status == 429 || (500...599).contains(response.status)
                 guard retryable else { return response }
-                if attempt >= options.maxRetries {
-                    let detail = response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)"
-                    throw ReplicationError(.transient, "\(description): \(scrub(detail)) (after \(attempt + 1) attempts)")
-                }
-                let delay = retryDelay(attempt: attempt, retryAfter: response.headers.first(name: "Retry-After"))
-                logger.info("retrying after HTTP \(response.status)", metadata: ["request": "\(description)", "delay": "\(delay)"])
-                try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                problem = scrub(response.couchError.map { "\($0.error): \($0.reason)" } ?? "HTTP \(response.status)")
+                delay = retryDelay(attempt: attempt, retryAfter: response.headers.first(name: "Retry-After"))
             case .failure(let error):
-                if let problem = Self.tlsRefusal(error) {
+                if let refusal = Self.tlsRefusal(error) {
                     // Not transient: retrying cannot make an untrusted certificate trusted.
-                    throw ReplicationError(.unauthorized, "\(description): \(problem)")
+                    throw ReplicationError(.unauthorized, "\(description): \(refusal)")
                 }
-                if attempt >= options.maxRetries {
-                    throw ReplicationError(.unreachable, "\(description): \(Self.describe(error)) (after \(attempt + 1) attempts)")
-                }
-                let delay = retryDelay(attempt: attempt, retryAfter: nil)
-                logger.info("retrying after a connection error", metadata: ["request": "\(description)", "error": "\(Self.describe(error))"])
-                try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
+                problem = Self.describe(error)
+                delay = retryDelay(attempt: attempt, retryAfter: nil)
             }
+            let kind: ReplicationError.Kind = if case .success = outcome { .transient } else { .unreachable }
+            let elapsed = Self.seconds(ContinuousClock.now - firstAttempt)
+            if attempt >= options.maxRetries {
+                throw ReplicationError(kind, "\(description): \(problem) (after \(attempt + 1) attempts)")
+            }
+            if elapsed + delay > options.maxRetryTime {
+                throw ReplicationError(kind, "\(description): \(problem) (after \(attempt + 1) attempts in \(Self.describe(seconds: elapsed)); a retry in \(Self.describe(seconds: delay)) would pass the retry time of \(Self.describe(seconds: options.maxRetryTime)))")
+            }
+            logger.info("retrying", metadata: ["request": "\(description)", "problem": "\(problem)", "delay": "\(Self.describe(seconds: delay))"])
+            try await Task.sleep(for: .seconds(delay))
             attempt += 1
         }
+    }
+
+    /// Seconds as NIO's `TimeAmount`.
+    static func timeAmount(_ seconds: Double) -> TimeAmount {
+        .nanoseconds(Int64(min(max(0, seconds), 1e9) * 1e9))
+    }
+
+    /// A duration in seconds.
+    static func seconds(_ duration: Duration) -> Double {
+        Double(duration.components.seconds) + Double(duration.components.attoseconds) / 1e18
+    }
+
+    /// `0.25 s`, `12 s`.
+    static func describe(seconds: Double) -> String {
+        seconds < 10 ? String(format: "%.2g s", seconds) : "\(Int(seconds.rounded())) s"
     }
 
     /// A body larger than the limit (declared or received).
@@ -282,17 +309,44 @@ final class CouchClient: Sendable {
         return result
     }
 
+    /// A plain sentence for a failed attempt: what happened, not how the libraries call it.
     static func describe(_ error: any Error) -> String {
-        if error is BodyTimedOut { return "the server did not send the whole response in time" }
-        if let error = error as? HTTPClientError {
+        switch error {
+        case is BodyTimedOut:
+            return "the server did not send the whole response in time"
+        case let error as HTTPClientError:
             switch error {
             case .connectTimeout: return "connection timed out"
-            case .readTimeout, .deadlineExceeded: return "the server did not answer in time"
+            case .readTimeout: return "the server stopped sending (stall timeout)"
+            case .deadlineExceeded: return "the server did not answer in time"
             case .remoteConnectionClosed: return "the server closed the connection"
             default: return "\(error)"
             }
+        case let error as IOError:
+            return describe(errno: error.errnoCode) ?? "\(error)"
+        case let error as NIOConnectionError:
+            if let first = error.connectionErrors.first { return describe(first.error) }
+            if error.dnsAError != nil || error.dnsAAAAError != nil { return "cannot resolve the host name \(error.host)" }
+            return "cannot connect to \(error.host):\(error.port)"
+        case let error as SocketAddressError:
+            if case .unknown(let host, _) = error { return "cannot resolve the host name \(host)" }
+            return "\(error)"
+        default:
+            return "\(error)"
         }
-        return "\(error)"
+    }
+
+    /// Connection errors by their `errno`, in words.
+    static func describe(errno code: Int32) -> String? {
+        switch code {
+        case ECONNREFUSED: "connection refused"
+        case ECONNRESET: "the server reset the connection"
+        case ETIMEDOUT: "connection timed out"
+        case EHOSTUNREACH: "no route to the host"
+        case ENETUNREACH: "the network is unreachable"
+        case EPIPE: "the server closed the connection"
+        default: nil
+        }
     }
 
     // MARK: Authentication

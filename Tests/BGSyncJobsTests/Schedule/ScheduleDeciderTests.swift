@@ -161,7 +161,7 @@ struct ScheduleDeciderTests {
         let policy = Self.policy()
         let now = Self.t0.addingTimeInterval(100)
         #expect(ScheduleDecider.nextEligible(after: .synced, consecutiveFailures: 0, policy: policy, now: now) == now.addingTimeInterval(11 * Self.hour))
-        for outcome in [RunOutcome.failed, .interrupted] {
+        for outcome in [RunOutcome.failed] {
             #expect(ScheduleDecider.nextEligible(after: outcome, consecutiveFailures: 1, policy: policy, now: now) == now.addingTimeInterval(30))
             #expect(ScheduleDecider.nextEligible(after: outcome, consecutiveFailures: 4, policy: policy, now: now) == now.addingTimeInterval(240))
             // Still not due since the last success: the due time is later than the retry.
@@ -171,7 +171,11 @@ struct ScheduleDeciderTests {
         #expect(ScheduleDecider.nextEligible(after: .skipped, consecutiveFailures: 0, policy: policy, now: now, lastSuccess: Self.t0)
             == Self.t0.addingTimeInterval(11 * Self.hour))
         #expect(ScheduleDecider.nextEligible(after: .skipped, consecutiveFailures: 0, policy: policy, now: now) == nil)
-        #expect(RunOutcome.failed.countsAsFailure && RunOutcome.interrupted.countsAsFailure)
+        // An interrupted run keeps the schedule as a skip does: no backoff.
+        #expect(ScheduleDecider.nextEligible(after: .interrupted, consecutiveFailures: 0, policy: policy, now: now, lastSuccess: Self.t0)
+            == Self.t0.addingTimeInterval(11 * Self.hour))
+        #expect(ScheduleDecider.nextEligible(after: .interrupted, consecutiveFailures: 0, policy: policy, now: now) == nil)
+        #expect(RunOutcome.failed.countsAsFailure && !RunOutcome.interrupted.countsAsFailure)
         #expect(!RunOutcome.synced.countsAsFailure && !RunOutcome.skipped.countsAsFailure)
     }
 

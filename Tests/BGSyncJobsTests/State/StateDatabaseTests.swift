@@ -99,13 +99,22 @@ struct StateDatabaseTests {
         }
     }
 
-    @Test("failures grow the backoff; interrupted counts; a success resets")
+    @Test("failures grow the backoff; an interrupted run neither counts nor resets; a success resets")
     func failures() throws {
         try withStateTemporaryDirectory { tmp in
             let state = try StateDatabase.open(directory: tmp)
             var now = 0.0
-            let outcomes: [RunOutcome] = [.failed, .interrupted, .failed]
+            let outcomes: [RunOutcome] = [.failed, .failed, .failed]
             for (index, outcome) in outcomes.enumerated() {
+                if index == 1 {
+                    // Stopped by a signal or its deadline between two failures: no backoff step.
+                    let id = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate(now))
+                    let job = try state.finishRun(runID: id, tag: "notes", outcome: .interrupted, reason: "stopped by SIGTERM",
+                                                  error: nil, exitCode: 75, resultJSON: nil, policy: Self.policy, at: stateTestDate(now + 1))
+                    #expect(job.consecutiveFailures == 1 && job.lastOutcome == .interrupted)
+                    #expect(job.nextEligible == nil)  // never synced: due at once
+                    now += 2
+                }
                 let id = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate(now))
                 now += 10
                 let job = try state.finishRun(runID: id, tag: "notes", outcome: outcome, reason: "server unreachable",
@@ -120,7 +129,7 @@ struct StateDatabaseTests {
                     == .skip(.backingOff(until: stateTestDate(now + delay), failures: index + 1)))
                 now += delay
             }
-            #expect(try state.history(tag: "notes", limit: 10).map(\.error) == ["connection refused", "connection refused", "connection refused"])
+            #expect(try state.history(tag: "notes", limit: 10).map(\.error) == ["connection refused", "connection refused", nil, "connection refused"])
             let id = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate(now))
             let job = try state.finishRun(runID: id, tag: "notes", outcome: .synced, reason: nil, error: nil, exitCode: 0,
                                           resultJSON: "{}", policy: Self.policy, at: stateTestDate(now + 5))

@@ -1,5 +1,6 @@
 import BGSyncStore
 import Foundation
+import Synchronization
 import Testing
 
 /// A directory with a registry, job files, a state directory and a fake system root, for
@@ -107,6 +108,16 @@ struct JobSandbox {
 final class RunningBGSync {
     let process = Process()
     let scratch: URL
+    /// Just before the child was started.
+    let startedAt: Date
+    /// When the child exited, taken on the thread that waits for it (so that a busy
+    /// concurrency pool in the test process does not add to the measure); nil until then.
+    var exitedAt: Date? { exit.value.withLock { $0 } }
+    private let exit = ExitTime()
+
+    private final class ExitTime: Sendable {
+        let value = Mutex<Date?>(nil)
+    }
 
     init(binary: String, arguments: [String], environment: [String: String], currentDirectory: String? = nil) throws {
         scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-run-\(UUID().uuidString)")
@@ -119,6 +130,7 @@ final class RunningBGSync {
         if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
         process.standardOutput = try FileHandle(forWritingTo: scratch.appendingPathComponent("stdout"))
         process.standardError = try FileHandle(forWritingTo: scratch.appendingPathComponent("stderr"))
+        startedAt = Date()
         try process.run()
     }
 
@@ -150,9 +162,11 @@ final class RunningBGSync {
     /// server in this process needs those threads to answer the child).
     func finish() async throws -> DBCommandTests.Run {
         let process = self.process
+        let exit = self.exit
         await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
             Thread {
                 process.waitUntilExit()
+                exit.value.withLock { $0 = Date() }
                 continuation.resume()
             }.start()
         }
