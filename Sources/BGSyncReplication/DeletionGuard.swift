@@ -56,14 +56,24 @@ struct DeletionGuard {
         throw ReplicationError(.deletionRefused, Self.message(deletions: deletions, documentCount: documentCount, limit: limit))
     }
 
+    /// With the guard lifted (`--allow-mass-deletion`): logs how many deletions the push carries
+    /// (the local estimate: documents deleted since the push checkpoint), so that a lifted guard
+    /// never deletes silently.
+    static func reportLifted(source: any ReplicationPeer, since: OpaqueSequence, logger: Logger) {
+        guard let local = source as? LocalPeer, let start = Int(since.queryValue), start >= 0,
+              let deletions = try? local.read({ try $0.deletionCount(since: start) }), deletions > 0 else { return }
+        logger.warning("max_delete lifted: the push carries \(grouped(deletions)) deletion\(deletions == 1 ? "" : "s")",
+                       metadata: ["deletions": "\(deletions)"])
+    }
+
     /// "push refused: it would delete 812 of the remote's 1,000 documents (81 %), more than
-    /// max_delete = 50 %; run with --force to push anyway".
+    /// max_delete = 50 %; run with --allow-mass-deletion to push anyway".
     static func message(deletions: Int, documentCount: Int, limit: DeletionLimit) -> String {
         let share = documentCount > 0 ? Double(deletions) * 100 / Double(documentCount) : 0
         let percent = share >= 1 || share == 0 ? String(Int(share.rounded(.down))) : DeletionLimit.formatPercent(max(share, 0.1))
         let what = documentCount == Int.max ? "\(grouped(deletions)) of the remote's documents"
             : "\(grouped(deletions)) of the remote's \(grouped(documentCount)) documents (\(percent) %)"
-        return "push refused: it would delete \(what), more than max_delete = \(limit); run with --force to push anyway (or raise max_delete)"
+        return "push refused: it would delete \(what), more than max_delete = \(limit); run with --allow-mass-deletion to push anyway (or raise max_delete)"
     }
 
     /// `1,000`.

@@ -138,8 +138,12 @@ public struct Replicator: Sendable {
         let sourceCheckpoint = try await source.readCheckpoint(id: replicationID)
         let targetCheckpoint = sourceCheckpoint == nil ? nil : try await target.readCheckpoint(id: replicationID)
         let (startSeq, history) = Checkpoint.startPoint(source: sourceCheckpoint, target: targetCheckpoint)
-        if direction == "push", !dryRun, let limit = configuration.maxDelete {
-            try await DeletionGuard(limit: limit, logger: logger).check(source: source, target: target, since: startSeq, filter: filter)
+        if direction == "push", !dryRun {
+            if let limit = configuration.maxDelete {
+                try await DeletionGuard(limit: limit, logger: logger).check(source: source, target: target, since: startSeq, filter: filter)
+            } else {
+                DeletionGuard.reportLifted(source: source, since: startSeq, logger: logger)
+            }
         }
         let sessionID = MD5.hex(MD5.digest(Array(UUID().uuidString.utf8)))
         let startTime = Date()

@@ -70,7 +70,7 @@ struct DeletionGuardTests {
             }
             #expect(error.kind == .deletionRefused)
             #expect(error.message.contains("it would delete 6 of the remote's 11 documents (54 %), more than max_delete = 50 %"), "\(error.message)")
-            #expect(error.message.contains("--force"))
+            #expect(error.message.contains("--allow-mass-deletion"))
             // The pull half completed; the remote was not written (no revision, no checkpoint).
             #expect(error.partialResult?.pull?.docsWritten == 1)
             #expect(try local.read { try $0.tree(of: "new") } != nil)

@@ -39,7 +39,7 @@ struct MaxDeleteTests {
         try store.read { try $0.info().documentCount }
     }
 
-    @Test("a push deleting 8 of 11 is refused: exit 65, the reason on stderr, outcome refused, pull done, remote untouched; --force pushes")
+    @Test("a push deleting 8 of 11 is refused: exit 65, the reason on stderr, outcome refused, pull done, remote untouched; --force does not lift the guard, --allow-mass-deletion pushes and logs the count")
     func refusedThenForced() async throws {
         try await withSyncedJob { sandbox, server, remote, job in
             try deleteLocally(sandbox, (0..<8).map { String(format: "r%02d", $0) })
@@ -48,7 +48,7 @@ struct MaxDeleteTests {
             let run = try await sandbox.bgsync(["run", job])
             #expect(run.status == 65, "\(run.stdout) \(run.stderr)")
             #expect(run.stderr.contains("push refused: it would delete 8 of the remote's 11 documents (72 %), more than max_delete = 50 %"), "\(run.stderr)")
-            #expect(run.stderr.contains("--force"))
+            #expect(run.stderr.contains("run with --allow-mass-deletion to push anyway"), "\(run.stderr)")
             #expect(try liveCount(remote) == 11)
             #expect(!server.requests().contains { $0.path.hasSuffix("/_bulk_docs") })
             #expect(try DocumentStore.open(at: sandbox.localStore).read { try $0.tree(of: "remote-new") } != nil)
@@ -69,9 +69,15 @@ struct MaxDeleteTests {
             #expect(result["push"] == nil)
             #expect(try await sandbox.status().first?["consecutive_failures"]?.intValue == 0)
 
-            let forced = try await sandbox.bgsync(["run", job, "--force", "--json"])
+            // --force means "now": it does not lift the guard.
+            let now = try await sandbox.bgsync(["run", job, "--force", "--json"])
+            #expect(now.status == 65, "\(now.stderr)")
+            #expect(try liveCount(remote) == 11)
+
+            let forced = try await sandbox.bgsync(["run", job, "--allow-mass-deletion", "--json"])
             #expect(forced.status == 0, "\(forced.stderr)")
             #expect(try JSONValue.parse(forced.stdout)["push"]?["docs_written"]?.intValue == 8)
+            #expect(forced.stderr.contains("max_delete lifted: the push carries 8 deletions"), "\(forced.stderr)")
             #expect(try liveCount(remote) == 3)
             #expect(try await sandbox.status().first?["last_outcome"]?.stringValue == "synced")
         }
@@ -122,7 +128,7 @@ struct MaxDeleteTests {
         #expect(run.stderr.contains(expected), "\(run.stderr)")
     }
 
-    @Test("bgsync sync: --max-delete refuses (65, outcome refused), --force pushes, a bad value is a usage error")
+    @Test("bgsync sync: --max-delete refuses (65, outcome refused), --allow-mass-deletion (or its former name --force) pushes, a bad value is a usage error")
     func syncCommand() async throws {
         let sandbox = try JobSandbox()
         let server = try await FixtureServer.start()
@@ -138,9 +144,13 @@ struct MaxDeleteTests {
             #expect(try JSONValue.parse(refused.stdout)["outcome"]?.stringValue == "refused")
             #expect(refused.stderr.contains("2 of the remote's 10 documents (20 %), more than max_delete = 10 %"), "\(refused.stderr)")
             #expect(try liveCount(remote) == 10)
-            let forced = try await sandbox.bgsync(["sync", local, server.url("db"), "--max-delete", "10%", "--force"], stateDir: false)
+            let forced = try await sandbox.bgsync(["sync", local, server.url("db"), "--max-delete", "10%", "--allow-mass-deletion"], stateDir: false)
             #expect(forced.status == 0, "\(forced.stderr)")
             #expect(try liveCount(remote) == 8)
+            try DocumentStore.open(at: local).write { tx in for i in 2..<4 { _ = try tx.delete(id: "r\(i)") } }
+            let legacy = try await sandbox.bgsync(["sync", local, server.url("db"), "--max-delete", "10%", "--force"], stateDir: false)
+            #expect(legacy.status == 0, "\(legacy.stderr)")
+            #expect(try liveCount(remote) == 6)
             let bad = try await sandbox.bgsync(["sync", local, server.url("db"), "--max-delete", "lots"], stateDir: false)
             #expect(bad.status == 64)
             #expect(bad.stderr.contains("--max-delete"))

@@ -18,8 +18,10 @@ struct RunCommand: AsyncParsableCommand {
 
     @Argument(help: "Job files or names.")
     var jobs: [String]
-    @Flag(help: "Ignore due time, backoff and constraints (not a cancellation); push even a mass deletion (max_delete).")
+    @Flag(help: "Run now: ignore due time, backoff and constraints (not a cancellation, nor max_delete).")
     var force = false
+    @Flag(help: "Push even a mass deletion: lift the job's max_delete for this run (the deletions pushed are logged).")
+    var allowMassDeletion = false
     @Flag(help: "Report what would be transferred; write nothing.")
     var dryRun = false
     @Flag(help: "Print one JSON object per job (an array for several jobs).")
@@ -33,6 +35,7 @@ struct RunCommand: AsyncParsableCommand {
         let environment = state.environment
         var options = JobRunner.Options(stateDirectory: state.directory, environment: environment)
         options.force = force
+        options.allowMassDeletion = allowMassDeletion
         options.dryRun = dryRun
         options.systemRoot = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         options.stop = stop

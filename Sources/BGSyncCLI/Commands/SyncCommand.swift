@@ -41,8 +41,10 @@ struct SyncCommand: AsyncParsableCommand {
     @Option(help: ArgumentHelp("Refuse a push that would delete more of the remote's documents than this: a percentage (\"50%\") or a number of documents.",
                                valueName: "limit"))
     var maxDelete: String = "50%"
-    @Flag(help: "Push even a mass deletion (lifts --max-delete).")
-    var force = false
+    @Flag(help: "Push even a mass deletion (lifts --max-delete; the deletions pushed are logged).")
+    var allowMassDeletion = false
+    @Flag(help: .hidden)
+    var force = false  // the former name of --allow-mass-deletion, still accepted
     @Option(help: ArgumentHelp("Stop the sync after this long (e.g. 10m): checkpoints are kept, exit 75.", valueName: "duration"))
     var timeout: String?
     @Option(help: ArgumentHelp("How long to wait for a connection to the server.", valueName: "duration"))
@@ -71,7 +73,7 @@ struct SyncCommand: AsyncParsableCommand {
             configuration.batchSize = batchSize
             configuration.http.caFile = caFile
             configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
-            configuration.maxDelete = force ? nil : DeletionLimit(parsing: maxDelete)
+            configuration.maxDelete = allowMassDeletion || force ? nil : DeletionLimit(parsing: maxDelete)
             if let user {
                 let password = try readPassword()
                 configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)

@@ -10,9 +10,12 @@ import Synchronization
 public struct JobRunner: Sendable {
     /// How the run is invoked.
     public struct Options: Sendable {
-        /// `--force`: ignore due time, backoff and constraints (not a cancellation), and push
-        /// even a mass deletion (the job's `max_delete`).
+        /// `--force`: run now, ignoring due time, backoff and constraints (not a cancellation,
+        /// nor the mass-deletion guard).
         public var force = false
+        /// `--allow-mass-deletion`: push even a mass deletion (lifts the job's `max_delete`
+        /// for this run; the deletions pushed are logged).
+        public var allowMassDeletion = false
         /// `--dry-run`: report what would be transferred, write nothing.
         public var dryRun = false
         /// The state directory (resolved by the caller).
@@ -140,7 +143,7 @@ public struct JobRunner: Sendable {
             report.result = try await stop.perform {
                 let logger = runLogger
                 var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: runner.options.environment)
-                configuration.maxDelete = runner.options.force ? nil : job.maxDelete
+                configuration.maxDelete = runner.options.allowMassDeletion ? nil : job.maxDelete
                 if configuration.http.insecure {
                     logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
                 }
