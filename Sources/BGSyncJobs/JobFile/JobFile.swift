@@ -105,6 +105,10 @@ public struct JobFile: Sendable {
             schedule.backoff = try table.choice("policy", SchedulePolicy.Backoff.self) ?? .exponential
             schedule.backoffDelay = try table.duration("delay") ?? schedule.backoffDelay
             schedule.backoffMax = try table.duration("max") ?? schedule.backoffMax
+            if schedule.backoffMax < schedule.backoffDelay {
+                throw table.error(table.object["max"] != nil ? "max" : "delay",
+                                  "max (\(DurationText.format(schedule.backoffMax))) is below delay (\(DurationText.format(schedule.backoffDelay))): the backoff would never reach its first delay; give a max of at least the delay")
+            }
             if schedule.backoffDelay <= 0 { throw table.error("delay", "must be more than 0s") }
         }
         var hooks = Hooks()

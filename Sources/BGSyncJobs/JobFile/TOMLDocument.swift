@@ -15,9 +15,17 @@ struct TOMLDocument {
         guard let data = FileManager.default.contents(atPath: path) else {
             throw JobError(.missingFile, "\(path): no such file or not readable")
         }
-        guard let text = String(data: data, encoding: .utf8) else {
-            throw JobError.config(path, key: nil, "not UTF-8 text")
+        let bytes = [UInt8](data)
+        // toml++ reads a C string: a NUL would silently end the file there.
+        if let nul = bytes.firstIndex(of: 0) {
+            throw JobError.config(path, line: Self.line(at: nul, in: bytes), key: nil,
+                                  "a NUL byte at byte offset \(nul): a TOML file is UTF-8 text without NUL bytes")
         }
+        if let invalid = Self.firstInvalidUTF8(bytes) {
+            throw JobError.config(path, line: Self.line(at: invalid, in: bytes), key: nil,
+                                  "invalid UTF-8 at byte offset \(invalid) (byte 0x\(String(bytes[invalid], radix: 16, uppercase: true))): a TOML file is UTF-8 text")
+        }
+        let text = String(decoding: bytes, as: UTF8.self)
         lines = text.split(separator: "\n", omittingEmptySubsequences: false)
         try Self.checkTableHeaders(lines, path: path)
         do {
@@ -28,6 +36,26 @@ struct TOMLDocument {
         } catch let error as NonFiniteNumber {
             throw JobError.config(path, key: error.key, "nan and inf are not accepted; write a finite number")
         }
+    }
+
+    /// The offset of the first byte that does not begin a valid UTF-8 sequence, nil when all
+    /// of `bytes` is valid UTF-8.
+    static func firstInvalidUTF8(_ bytes: [UInt8]) -> Int? {
+        var parser = Unicode.UTF8.ForwardParser()
+        var iterator = bytes.makeIterator()
+        var offset = 0
+        while true {
+            switch parser.parseScalar(from: &iterator) {
+            case .valid(let scalar): offset += scalar.count
+            case .emptyInput: return nil
+            case .error: return offset
+            }
+        }
+    }
+
+    /// The 1-based line of the byte at `offset`.
+    static func line(at offset: Int, in bytes: [UInt8]) -> Int {
+        bytes[..<offset].reduce(1) { $1 == 0x0A ? $0 + 1 : $0 }
     }
 
     /// Refuses a table header whose key does not start with a key character or a quote

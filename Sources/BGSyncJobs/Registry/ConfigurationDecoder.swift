@@ -25,6 +25,11 @@ struct ConfigurationDecoder {
     func decode(_ table: ConfigTable) throws -> ReplicatorConfiguration {
         try table.checkKeys(Self.keys)
         let database = resolve(try table.requiredString("database", "the path of the local database file"))
+        let directory = (database as NSString).deletingLastPathComponent
+        var isDirectory: ObjCBool = false
+        if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) || !isDirectory.boolValue {
+            throw table.error("database", "the directory \(directory) does not exist; create it (bgsync creates the database file, never its directory)")
+        }
         let remoteText = try table.requiredString("remote", "a CouchDB database URL (https://host/db) or a local database path")
         var remote: Endpoint
         do {
@@ -54,9 +59,9 @@ struct ConfigurationDecoder {
         if let auth = try table.table("auth") { configuration.http.auth = try decodeAuth(auth) }
         if let tls = try table.table("tls") {
             try tls.checkKeys(Self.tlsKeys)
-            configuration.http.caFile = try tls.string("ca_file").map(resolve)
-            let cert = try tls.string("client_cert").map(resolve)
-            let key = try tls.string("client_key").map(resolve)
+            configuration.http.caFile = try readableFile(tls, "ca_file")
+            let cert = try readableFile(tls, "client_cert")
+            let key = try readableFile(tls, "client_key")
             switch (cert, key) {
             case let (cert?, key?): configuration.http.clientCertificate = (cert, key)
             case (nil, nil): break
@@ -81,6 +86,11 @@ struct ConfigurationDecoder {
             if let ids = try filter.stringArray("doc_ids") {
                 configuration.pushFilter = .documentIDs(ids)
             } else if let expression = try filter.string("sql_where") {
+                do {
+                    try DocumentFilter.validate(sqlWhere: expression)
+                } catch let error as StoreError {
+                    throw filter.error("sql_where", error.message)
+                }
                 configuration.pushFilter = .sqlWhere(expression)
             }
             if filter.object.count > 1 { throw filter.error(nil, "give one of doc_ids or sql_where") }
@@ -145,6 +155,18 @@ struct ConfigurationDecoder {
         }
         let options = [file, env, credential].compactMap { $0 }.joined(separator: ", ")
         throw table.error(nil, "the \(what) is missing: give one of \(options) (secrets are never written in configuration files)")
+    }
+
+    /// The path at `key`, resolved, when it names a readable regular file.
+    func readableFile(_ table: ConfigTable, _ key: String) throws -> String? {
+        guard let path = try table.string(key).map(resolve) else { return nil }
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else {
+            throw table.error(key, "\(path): no such file")
+        }
+        guard !isDirectory.boolValue else { throw table.error(key, "\(path) is a directory, not a PEM file") }
+        guard FileManager.default.isReadableFile(atPath: path) else { throw table.error(key, "\(path) cannot be read (permission denied)") }
+        return path
     }
 
     func resolve(_ path: String) -> String {

@@ -20,3 +20,23 @@ extension StoreReader {
         return matching
     }
 }
+
+/// Push filters checked before any run uses them.
+public enum DocumentFilter {
+    /// Checks that `expression` is one valid SQL expression over the `documents` view's columns
+    /// (`id`, `rev`, `deleted`, `body`), by preparing the query that a push would run on an
+    /// empty in-memory database of the current schema: nothing on disk is read or written.
+    ///
+    /// - Throws: ``StoreError`` (`bad_request`) with SQLite's message when it is not.
+    public static func validate(sqlWhere expression: String) throws {
+        do {
+            let queue = try DatabaseQueue()
+            try queue.writeWithoutTransaction { db in
+                try SchemaMigrator.migrate(db, path: ":memory:")
+                _ = try db.makeStatement(sql: "SELECT id FROM documents WHERE id IN (?) AND (\(expression))")
+            }
+        } catch let error as DatabaseError {
+            throw StoreError(.invalidDocument, "\"\(expression)\" is not a valid SQL expression over documents(id, rev, deleted, body): \(error.message ?? "\(error)")")
+        }
+    }
+}
