@@ -12,7 +12,9 @@ struct RunCommand: AsyncParsableCommand {
             JOB is a job file or a name in $XDG_CONFIG_HOME/bgsync/jobs or /etc/bgsync/jobs. A run \
             that is not due, is backing off, whose constraints are unmet or whose job is already \
             running records why and exits 0. SIGTERM/SIGINT stop at the next batch boundary \
-            (checkpoint saved, exit 75). Exit codes: see `bgsync --help`.
+            (checkpoint saved, exit 75). --dry-run decides and reports as a run would, but changes \
+            nothing: no state, no file created, no checkpoint, no metrics, no hooks. Exit codes: \
+            see `bgsync --help`.
             """
     )
 
@@ -20,7 +22,7 @@ struct RunCommand: AsyncParsableCommand {
     var jobs: [String]
     @Flag(help: "Ignore due time, backoff and constraints (not a cancellation); push even a mass deletion (max_delete).")
     var force = false
-    @Flag(help: "Report what would be transferred; write nothing.")
+    @Flag(help: "Report what would be transferred; change nothing (no state, files, checkpoints, metrics or hooks).")
     var dryRun = false
     @Flag(help: "Print one JSON object per job (an array for several jobs).")
     var json = false
@@ -49,7 +51,7 @@ struct RunCommand: AsyncParsableCommand {
             let report = await runner.run(jobPath: path)
             progressBar?.clear()
             reports.append(report)
-            if !json { printHuman(report) }
+            printReport(report)
             if SignalWatcher.stopRequested { break }
         }
         if json {
@@ -60,20 +62,35 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    private func printHuman(_ report: JobRunner.Report) {
+    /// `TAG: OUTCOME: REASON`, saying nothing twice: a job that could not be read is reported
+    /// under its path, which its error already starts with, and a reason that starts with the
+    /// outcome ("push refused: …") is not preceded by it again.
+    static func failureLine(_ report: JobRunner.Report) -> String {
+        let reason = report.reason ?? ""
+        if reason.hasPrefix(report.tag + ":") { return reason }
+        let firstClause = reason.prefix { $0 != ":" && $0 != ";" }
+        if firstClause.hasSuffix(report.outcome.rawValue) { return "\(report.tag): \(reason)" }
+        return "\(report.tag): \(report.outcome.rawValue): \(reason)"
+    }
+
+    /// Prints a failure once, on standard error (also with `--json`, whose object goes to
+    /// standard output), and, without `--json`, one line for a sync or a skip.
+    private func printReport(_ report: JobRunner.Report) {
         switch report.outcome {
+        case .synced where json, .skipped where json:
+            return
         case .synced:
             var parts: [String] = []
             if let pull = report.result?.pull { parts.append("pull \(dryRun ? pull.missingFound : pull.docsWritten)") }
             if let push = report.result?.push { parts.append("push \(dryRun ? push.missingFound : push.docsWritten)") }
             let failures = (report.result?.pull?.docWriteFailures ?? 0) + (report.result?.push?.docWriteFailures ?? 0)
             if failures > 0 { parts.append("\(failures) refused") }
-            Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s")
+            let created = report.wouldCreate.isEmpty ? "" : "; would create \(report.wouldCreate.joined(separator: ", "))"
+            Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s\(created)")
         case .skipped:
-            Console.out("\(report.tag): skipped: \(report.reason ?? "")")
+            Console.out("\(report.tag): \(dryRun ? "dry run: a real run would skip" : "skipped"): \(report.reason ?? "")")
         case .failed, .interrupted, .refused:
-            let reason = report.reason ?? ""
-            Console.error(reason.hasPrefix(report.tag) ? reason : "\(report.tag): \(report.outcome.rawValue): \(reason)")
+            Console.error(Self.failureLine(report))
         }
     }
 }

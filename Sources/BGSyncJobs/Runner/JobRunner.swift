@@ -13,7 +13,9 @@ public struct JobRunner: Sendable {
         /// `--force`: ignore due time, backoff and constraints (not a cancellation), and push
         /// even a mass deletion (the job's `max_delete`).
         public var force = false
-        /// `--dry-run`: report what would be transferred, write nothing.
+        /// `--dry-run`: report what would be transferred and change nothing — neither side, no
+        /// file created, nothing in the state database (read only if it exists), no metrics
+        /// textfile, no hooks. The run lock is taken only if its file exists already.
         public var dryRun = false
         /// The state directory (resolved by the caller).
         public var stateDirectory: String
@@ -51,6 +53,10 @@ public struct JobRunner: Sendable {
         public var duration: Double = 0
         /// When the job may run next.
         public var nextEligible: Date?
+        /// Whether this was a dry run (nothing was changed).
+        public var dryRun = false
+        /// In a dry run, the files a real run would create (a missing local database or `file:` remote).
+        public var wouldCreate: [String] = []
     }
 
     /// Options of this runner.
@@ -82,16 +88,16 @@ public struct JobRunner: Sendable {
         }
         var logger = self.logger
         logger[metadataKey: "tag"] = "\(job.tag)"
-        let state: StateDatabase
+        let state: RunState
         do {
-            state = try StateDatabase.open(directory: options.stateDirectory)
+            state = try RunState.open(directory: options.stateDirectory, dryRun: options.dryRun)
         } catch {
             return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
         }
         let pid = getpid()
         let lock: RunLock
         do {
-            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag) else {
+            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag, creating: !options.dryRun) else {
                 let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
                 return skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, logger: logger)
             }
@@ -130,8 +136,10 @@ public struct JobRunner: Sendable {
         }
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
+        report.dryRun = options.dryRun
         do {
             var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
+            if options.dryRun { report.wouldCreate = RunState.missingFiles(configuration) }
             configuration.maxDelete = options.force ? nil : job.maxDelete
             if configuration.http.insecure {
                 logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
@@ -150,7 +158,7 @@ public struct JobRunner: Sendable {
                 }
             }
             report.result = try await replicator.run()
-            logger.info("synced", metadata: ProgressJSON.metadata(report.result))
+            logger.info(options.dryRun ? "dry run" : "synced", metadata: ProgressJSON.metadata(report.result))
         } catch let error as ReplicationError where error.kind == .interrupted {
             report.outcome = .interrupted
             report.reason = options.stopRequested() ? "stopped by a signal; \(error.message)" : "deadline reached; \(error.message)"
@@ -162,13 +170,11 @@ public struct JobRunner: Sendable {
             report.reason = error.message
             report.exitCode = SysExit.code(for: error)
             report.result = error.partialResult
-            logger.error("push refused", metadata: ["error": "\(error.message)"])
         } catch {
             report.outcome = .failed
             report.reason = "\(error)"
             report.exitCode = SysExit.code(for: error)
             report.result = (error as? ReplicationError)?.partialResult
-            logger.error("failed", metadata: ["error": "\(error)"])
         }
         report.duration = Date().timeIntervalSince(started)
         do {
@@ -183,13 +189,14 @@ public struct JobRunner: Sendable {
             if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        if !options.dryRun { Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger) }
         return report
     }
 
-    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, logger: Logger) -> Report {
+    private func skip(_ reason: SkipReason, job: JobFile, state: RunState, pid: Int32, started: Date, logger: Logger) -> Report {
         logger.info("skipped", metadata: ["reason": "\(reason.description(tag: job.tag))"])
         var report = Report(tag: job.tag, outcome: .skipped, reason: reason.description(tag: job.tag), reasonCode: reason.code, exitCode: SysExit.ok)
+        report.dryRun = options.dryRun
         do {
             try state.recordSkip(tag: job.tag, reason: reason, pid: pid, jobFile: job.path, at: started)
             report.nextEligible = try state.job(job.tag).flatMap { ScheduleDecider.eligibleAt(job: $0, policy: job.schedule, now: Date()) }
@@ -198,7 +205,7 @@ public struct JobRunner: Sendable {
             report.exitCode = SysExit.code(for: error)
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        if !options.dryRun { Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger) }
         return report
     }
 }
@@ -206,7 +213,7 @@ public struct JobRunner: Sendable {
 extension JobRunner {
     /// Rewrites the job's metrics textfile, if it has one. A failure is logged and never
     /// changes the run's outcome or exit code.
-    func writeMetrics(job: JobFile, report: Report, state: StateDatabase, started: Date, logger: Logger) {
+    func writeMetrics(job: JobFile, report: Report, state: RunState, started: Date, logger: Logger) {
         guard let path = job.metricsTextfile, !options.dryRun else { return }
         let record = try? state.job(job.tag)
         let sample = MetricsTextfile.Sample(
