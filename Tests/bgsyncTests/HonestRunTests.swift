@@ -247,8 +247,15 @@ struct HonestRunTests {
             #expect(run.status == 78, "attempt \(attempt): \(run.stdout) \(run.stderr)")
             #expect(try JSONValue.parse(run.stdout)["outcome"]?.stringValue == "failed")
         }
-        var status = try #require(try await sandbox.status().first)
+        var status = try #require(try await sandbox.status().first { $0["tag"]?.stringValue == "job" })
         #expect(status["state"]?.stringValue == "failed" && status["consecutive_failures"]?.intValue == 0, "\(status)")
+        // A declarative registry value that does not decode: the same.
+        try sandbox.write("bad-registry.toml", "[factories.main]\ndatabase = \"data/local.sqlite\"\nremote = \"file:data/hub.sqlite\"\ndirection = \"sideways\"\n")
+        let badValue = try sandbox.job("bad-value", body: "registry = \"bad-registry.toml\"\n[schedule]\ninterval = \"1h\"\n")
+        for _ in 0..<2 {
+            let run = try await sandbox.bgsync(["run", badValue])
+            #expect(run.status == 78 && run.stderr.contains("sideways"), "\(run.stderr)")
+        }
         #expect(status["next_eligible"] == .null)
 
         // Fixed: it syncs; then broken again after a success (interval 1 h): still reported.
@@ -262,7 +269,7 @@ struct HonestRunTests {
         #expect(try await sandbox.bgsync(["run", job, "--force"]).status == 78)
         let again = try await sandbox.bgsync(["run", job, "--json"])
         #expect(again.status == 78, "\(again.stdout)")
-        status = try #require(try await sandbox.status().first)
+        status = try #require(try await sandbox.status().first { $0["tag"]?.stringValue == "job" })
         #expect(status["last_success"]?.stringValue != nil && status["consecutive_failures"]?.intValue == 0)
     }
 

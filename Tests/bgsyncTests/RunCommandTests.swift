@@ -197,12 +197,12 @@ struct RunCommandTests {
         }
     }
 
-    @Test("cancel disables a job; resume enables it")
+    @Test("cancel disables a job (by path, before its first run); resume enables it (by its tag)")
     func cancelResume() async throws {
         try await withServerSandbox { sandbox, server in
             try sandbox.registry(remote: server.url("db"))
             let job = try sandbox.job()
-            #expect(try await sandbox.bgsync(["cancel", "job"]).status == 0)
+            #expect(try await sandbox.bgsync(["cancel", job]).status == 0)
             let run = try await sandbox.bgsync(["run", job, "--force", "--json"])
             #expect(try JSONValue.parse(run.stdout)["reason"]?.stringValue?.contains("cancelled") == true)
             #expect(try await sandbox.status().first?["state"]?.stringValue == "cancelled")

@@ -49,7 +49,10 @@ public final class RunLock: Sendable {
         let base = stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/"
         let path = path(stateDirectory: stateDirectory, tag: tag)
         if creating { try StateDatabase.createDirectory(base + "locks") }
-        let fd = creating ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) : open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        var fd = creating ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) : open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 && !creating && (errno == EACCES || errno == EROFS) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)  // flock works on it; the pid is not written
+        }
         guard fd >= 0 else {
             if !creating && (errno == ENOENT || errno == ENOTDIR) { return RunLock(path: path, descriptor: nil) }
             throw StateError(.io, "\(path): cannot open the lock file: \(String(cString: strerror(errno)))", path: path)
