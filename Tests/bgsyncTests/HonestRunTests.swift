@@ -10,17 +10,8 @@ import Testing
 struct HonestRunTests {
     // MARK: Helpers
 
-    /// A sandbox whose job syncs with a second local store (`file:data/hub.sqlite`) holding
-    /// `documents` documents.
     func localSandbox(documents: Int = 3, jobBody: String = "") throws -> (JobSandbox, String) {
-        let sandbox = try JobSandbox()
-        try sandbox.registry(remote: "file:data/hub.sqlite")
-        let hub = try DocumentStore.open(at: sandbox.root + "/data/hub.sqlite")
-        try hub.write { tx in
-            for i in 0..<documents { _ = try tx.put(id: "doc\(i)", json: #"{"n":\#(i)}"#) }
-        }
-        let job = try sandbox.job(body: jobBody)
-        return (sandbox, job)
+        try JobSandbox.withLocalHub(documents: documents, jobBody: jobBody)
     }
 
     func documentIDs(_ path: String) throws -> [String] {
@@ -54,12 +45,7 @@ struct HonestRunTests {
         process.standardOutput = FileHandle.nullDevice
         process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
         try process.run()
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                process.waitUntilExit()
-                continuation.resume()
-            }.start()
-        }
+        await waitOffPool(process)
         return (process.terminationStatus, try String(contentsOfFile: stderrPath, encoding: .utf8))
     }
 
@@ -74,23 +60,6 @@ struct HonestRunTests {
     /// A hook that records that it ran (it reads its stdin first).
     func recordingHook(_ sandbox: JobSandbox) throws -> String {
         try sandbox.write("bin/record-hook", "#!/bin/sh\ncat >/dev/null\nprintf '%s\\n' \"$BGSYNC_OUTCOME\" >> \"$HOME/hook-ran\"\n", mode: 0o755)
-    }
-
-    func withServer(documents: Int, _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
-        let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
-        defer { sandbox.remove() }
-        do {
-            let remote = try server.createDatabase("db")
-            try remote.write { tx in
-                for i in 0..<documents { try tx.put(id: String(format: "r%03d", i), json: #"{"n":\#(i)}"#) }
-            }
-            try await body(sandbox, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
-        }
     }
 
     // MARK: 3. A dry run changes nothing
@@ -195,7 +164,7 @@ struct HonestRunTests {
 
     @Test("a run skipped as already running keeps the job's last outcome; a dry run then skips too, recording nothing")
     func alreadyRunningKeepsOutcome() async throws {
-        try await withServer(documents: 20) { sandbox, server in
+        try await JobSandbox.withServer(documents: 20) { sandbox, server in
             try sandbox.registry(remote: server.url("db"), extra: "batch_size = 5\ndirection = \"pull\"")
             let job = try sandbox.job()
             #expect(try await sandbox.bgsync(["run", job]).status == 0)

@@ -11,20 +11,7 @@ struct RunCommandTests {
     /// A sandbox with a fixture server holding database `db` with `documents` documents.
     func withServerSandbox(documents: Int = 5, configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
                            _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
-        let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start(configuration)
-        defer { sandbox.remove() }
-        do {
-            let remote = try server.createDatabase("db")
-            try remote.write { tx in
-                for i in 0..<documents { try tx.put(id: String(format: "r%03d", i), json: #"{"n":\#(i)}"#) }
-            }
-            try await body(sandbox, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
-        }
+        try await JobSandbox.withServer(documents: documents, configuration: configuration, body)
     }
 
     @Test("a job syncs (exit 0), status shows it, the next run is not due, --force runs")
