@@ -22,7 +22,8 @@ public struct Replicator: Sendable {
     /// ``ReplicationError/Kind/interrupted``.
     public var shouldStop: @Sendable () -> Bool = { false }
     /// Reads the feeds and asks the target what it lacks, but fetches, writes and checkpoints
-    /// nothing: `missingFound` tells what a real run would transfer.
+    /// nothing: `missingFound` tells what a real run would transfer. Local stores are opened
+    /// read-only, and a missing one is not created (it counts as empty).
     public var dryRun = false
     /// How often the source's checkpoint is written during a direction (it is always written
     /// when the direction ends or stops). CouchDB's replicator uses 5 seconds too.
@@ -39,7 +40,7 @@ public struct Replicator: Sendable {
         guard configuration.batchSize > 0 else {
             throw ReplicationError.configuration("batch size must be at least 1 (got \(configuration.batchSize))")
         }
-        let local = try LocalPeer(openingAt: configuration.database)
+        let local = try dryRun ? LocalPeer(inspectingAt: configuration.database) : LocalPeer(openingAt: configuration.database)
         let remote: any ReplicationPeer
         var httpPeer: HTTPPeer?
         switch configuration.remote {
@@ -48,7 +49,7 @@ public struct Replicator: Sendable {
             httpPeer = peer
             remote = peer
         case .file(let path):
-            remote = try LocalPeer(openingAt: path)
+            remote = try dryRun ? LocalPeer(inspectingAt: path) : LocalPeer(openingAt: path)
         }
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
         do {

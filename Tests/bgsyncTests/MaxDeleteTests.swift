@@ -49,6 +49,10 @@ struct MaxDeleteTests {
             #expect(run.status == 65, "\(run.stdout) \(run.stderr)")
             #expect(run.stderr.contains("push refused: it would delete 8 of the remote's 11 documents (72 %), more than max_delete = 50 %"), "\(run.stderr)")
             #expect(run.stderr.contains("run with --allow-mass-deletion to push anyway"), "\(run.stderr)")
+            // Printed once, without the outcome doubled ("refused: push refused").
+            let refusedLines = run.stderr.split(separator: "\n").filter { $0.contains("push refused") }
+            #expect(refusedLines.count == 1 && refusedLines.first?.hasPrefix("bgsync: error: job: push refused: it would delete") == true, "\(run.stderr)")
+            #expect(!run.stderr.contains("refused: push refused"))
             #expect(try liveCount(remote) == 11)
             #expect(!server.requests().contains { $0.path.hasSuffix("/_bulk_docs") })
             #expect(try DocumentStore.open(at: sandbox.localStore).read { try $0.tree(of: "remote-new") } != nil)

@@ -63,24 +63,12 @@ struct OutputTests {
     }
 
     func waitOffPool(_ process: Process) async {
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                process.waitUntilExit()
-                continuation.resume()
-            }.start()
-        }
+        await bgsyncTests.waitOffPool(process)
     }
 
     /// A sandbox whose job syncs with a second local store holding `documents` documents.
     func localSandbox(documents: Int = 3, jobBody: String = "") throws -> (JobSandbox, String) {
-        let sandbox = try JobSandbox()
-        try sandbox.registry(remote: "file:data/hub.sqlite")
-        let hub = try DocumentStore.open(at: sandbox.root + "/data/hub.sqlite")
-        try hub.write { tx in
-            for i in 0..<documents { _ = try tx.put(id: "doc\(i)", json: #"{"n":\#(i)}"#) }
-        }
-        let job = try sandbox.job(body: jobBody)
-        return (sandbox, job)
+        try JobSandbox.withLocalHub(documents: documents, jobBody: jobBody)
     }
 
     func deviceInode(_ path: String) throws -> String {

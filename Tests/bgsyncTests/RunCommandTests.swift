@@ -11,20 +11,7 @@ struct RunCommandTests {
     /// A sandbox with a fixture server holding database `db` with `documents` documents.
     func withServerSandbox(documents: Int = 5, configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
                            _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
-        let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start(configuration)
-        defer { sandbox.remove() }
-        do {
-            let remote = try server.createDatabase("db")
-            try remote.write { tx in
-                for i in 0..<documents { try tx.put(id: String(format: "r%03d", i), json: #"{"n":\#(i)}"#) }
-            }
-            try await body(sandbox, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
-        }
+        try await JobSandbox.withServer(documents: documents, configuration: configuration, body)
     }
 
     @Test("a job syncs (exit 0), status shows it, the next run is not due, --force runs")
@@ -197,12 +184,12 @@ struct RunCommandTests {
         }
     }
 
-    @Test("cancel disables a job; resume enables it")
+    @Test("cancel disables a job (by path, before its first run); resume enables it (by its tag)")
     func cancelResume() async throws {
         try await withServerSandbox { sandbox, server in
             try sandbox.registry(remote: server.url("db"))
             let job = try sandbox.job()
-            #expect(try await sandbox.bgsync(["cancel", "job"]).status == 0)
+            #expect(try await sandbox.bgsync(["cancel", job]).status == 0)
             let run = try await sandbox.bgsync(["run", job, "--force", "--json"])
             #expect(try JSONValue.parse(run.stdout)["reason"]?.stringValue?.contains("cancelled") == true)
             #expect(try await sandbox.status().first?["state"]?.stringValue == "cancelled")

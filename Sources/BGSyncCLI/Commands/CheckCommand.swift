@@ -5,7 +5,7 @@ import BGSyncStore
 import Foundation
 
 /// `bgsync check JOB`: validate a job and its registry, show each constraint and whether the
-/// job is due — without syncing.
+/// job is due — without syncing, and without writing anything (the state is read if it exists).
 struct CheckCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
@@ -27,7 +27,8 @@ struct CheckCommand: ParsableCommand {
             let configuration = try registry.makeConfiguration(factory: file.factory, input: file.input, environment: environment)
             let root = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
             let verdicts = file.constraints.evaluate(probe: SystemProbe(root: root, path: environment["PATH"]), databasePath: configuration.database)
-            let record = try? state.open().job(file.tag)
+            // Read-only: check writes nothing (no state directory or database is created).
+            let record = try? StateDatabase.openReadOnly(directory: state.directory)?.job(file.tag)
             let decision = ScheduleDecider.decide(job: record, policy: file.schedule, now: Date(), force: false)
             let due: String
             switch decision {

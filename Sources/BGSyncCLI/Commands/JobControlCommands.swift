@@ -3,52 +3,79 @@ import BGSyncJobs
 import BGSyncStore
 import Foundation
 
-/// `bgsync cancel TAG`: stop a running sync cleanly and disable the job.
+/// `bgsync cancel JOB`: stop a running sync cleanly and disable the job.
 struct CancelCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "cancel",
-        abstract: "Disable a job (later runs skip as cancelled) and stop its running sync at the next batch boundary.")
+        abstract: "Disable a job (later runs skip as cancelled) and stop its running sync at the next batch boundary.",
+        discussion: "JOB is a job file or name, as for `run`, or a tag the state database knows; any other is refused (exit 66).")
 
-    @Argument(help: "The job's tag.")
-    var tag: String
+    @Argument(help: "A job file or name, or a known tag.")
+    var job: String
     @OptionGroup var state: StateOptions
 
     func run() throws {
         do {
-            guard JobFile.isValidTag(tag) else { throw ValidationError("\"\(tag)\" is not a valid tag") }
+            let tag = try JobReference.tag(of: job, state: state)
             let database = try state.open()
             try database.setEnabled(tag, false)
-            if let job = try database.job(tag), job.isRunning, let pid = job.runningPID {
+            if let record = try database.job(tag), record.isRunning, let pid = record.runningPID {
                 kill(pid, SIGTERM)
                 Console.out("\(tag): cancelled; asked the running sync (pid \(pid)) to stop")
             } else {
                 Console.out("\(tag): cancelled; `bgsync resume \(tag)` enables it again")
             }
-        } catch let error as ValidationError {
-            throw error
         } catch {
             throw fail(error)
         }
     }
 }
 
-/// `bgsync resume TAG`: enable a cancelled job.
+/// `bgsync resume JOB`: enable a cancelled job.
 struct ResumeCommand: ParsableCommand {
-    static let configuration = CommandConfiguration(commandName: "resume", abstract: "Enable a cancelled job again.")
+    static let configuration = CommandConfiguration(
+        commandName: "resume", abstract: "Enable a cancelled job again.",
+        discussion: "JOB is a job file or name, as for `run`, or a tag the state database knows; any other is refused (exit 66).")
 
-    @Argument(help: "The job's tag.")
-    var tag: String
+    @Argument(help: "A job file or name, or a known tag.")
+    var job: String
     @OptionGroup var state: StateOptions
 
     func run() throws {
         do {
-            guard JobFile.isValidTag(tag) else { throw ValidationError("\"\(tag)\" is not a valid tag") }
+            let tag = try JobReference.tag(of: job, state: state)
             try state.open().setEnabled(tag, true)
             Console.out("\(tag): enabled")
-        } catch let error as ValidationError {
-            throw error
         } catch {
             throw fail(error)
+        }
+    }
+}
+
+/// How `cancel` and `resume` find the job they act on.
+enum JobReference {
+    /// The tag of the job `name` names: a job file's path or a name in the jobs directories (as
+    /// `run` takes it; the file's tag), else a tag that the state database already knows. Nothing
+    /// is created while looking.
+    /// - Throws: ``JobError`` (`missingFile`, exit 66) naming where it looked and the known tags,
+    ///   so that a typo never creates a phantom job; the job file's own error when it names a
+    ///   file that cannot be read and no known tag either.
+    static func tag(of name: String, state: StateOptions) throws -> String {
+        let known = try StateDatabase.openReadOnly(directory: state.directory)?.jobs().map(\.tag) ?? []
+        let located: String
+        do {
+            located = try JobFile.locate(name, environment: state.environment)
+        } catch let error as JobError where error.kind == .missingFile {
+            if known.contains(name) { return name }
+            let list = "known tags: " + (known.isEmpty ? "none" : known.joined(separator: ", "))
+            let message = JobTag.isValid(name) ? "\(error.message); no job with tag \"\(name)\" has run either (\(list))" : "\(error.message) (\(list))"
+            throw JobError(.missingFile, message)
+        }
+        do {
+            return try JobFile.load(path: located).tag
+        } catch {
+            if known.contains(name) { return name }
+            throw error
         }
     }
 }

@@ -12,7 +12,9 @@ struct RunCommand: AsyncParsableCommand {
             JOB is a job file or a name in $XDG_CONFIG_HOME/bgsync/jobs or /etc/bgsync/jobs. A run \
             that is not due, is backing off, whose constraints are unmet or whose job is already \
             running records why and exits 0. SIGTERM, SIGINT, `bgsync cancel` and the job's \
-            timeout end a run within 2 seconds wherever it is (checkpoints kept, outcome interrupted, exit 75). Exit codes: see `bgsync --help`.
+            timeout end a run within 2 seconds wherever it is (checkpoints kept, outcome interrupted, \
+            exit 75). --dry-run decides and reports as a run would, but changes nothing: no state, \
+            no file created, no checkpoint, no metrics, no hooks. Exit codes: see `bgsync --help`.
             """
     )
 
@@ -22,7 +24,7 @@ struct RunCommand: AsyncParsableCommand {
     var force = false
     @Flag(help: "Push even a mass deletion: lift the job's max_delete for this run (the deletions pushed are logged).")
     var allowMassDeletion = false
-    @Flag(help: "Report what would be transferred; write nothing.")
+    @Flag(help: "Report what would be transferred; change nothing (no state, files, checkpoints, metrics or hooks).")
     var dryRun = false
     @Flag(help: "Print one JSON object per job (an array for several jobs).")
     var json = false
@@ -53,7 +55,7 @@ struct RunCommand: AsyncParsableCommand {
             let report = await runner.run(jobPath: path)
             progressBar?.clear()
             reports.append(report)
-            if !json { printHuman(report) }
+            printReport(report)
             if stop.isStopped { break }
         }
         if json {
@@ -64,20 +66,35 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    private func printHuman(_ report: JobRunner.Report) {
+    /// `TAG: OUTCOME: REASON`, saying nothing twice: a job that could not be read is reported
+    /// under its path, which its error already starts with, and a reason that starts with the
+    /// outcome ("push refused: …") is not preceded by it again.
+    static func failureLine(_ report: JobRunner.Report) -> String {
+        let reason = report.reason ?? ""
+        if reason.hasPrefix(report.tag + ":") { return reason }
+        let firstClause = reason.prefix { $0 != ":" && $0 != ";" }
+        if firstClause.hasSuffix(report.outcome.rawValue) { return "\(report.tag): \(reason)" }
+        return "\(report.tag): \(report.outcome.rawValue): \(reason)"
+    }
+
+    /// Prints a failure once, on standard error (also with `--json`, whose object goes to
+    /// standard output), and, without `--json`, one line for a sync or a skip.
+    private func printReport(_ report: JobRunner.Report) {
         switch report.outcome {
+        case .synced where json, .skipped where json:
+            return
         case .synced:
             var parts: [String] = []
             if let pull = report.result?.pull { parts.append("pull \(dryRun ? pull.missingFound : pull.docsWritten)") }
             if let push = report.result?.push { parts.append("push \(dryRun ? push.missingFound : push.docsWritten)") }
             let failures = (report.result?.pull?.docWriteFailures ?? 0) + (report.result?.push?.docWriteFailures ?? 0)
             if failures > 0 { parts.append("\(failures) refused") }
-            Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s")
+            let created = report.wouldCreate.isEmpty ? "" : "; would create \(report.wouldCreate.joined(separator: ", "))"
+            Console.out("\(report.tag): \(dryRun ? "dry run, revisions to transfer" : "synced, documents written"): \(parts.joined(separator: ", ")) in \(String(format: "%.2f", report.duration)) s\(created)")
         case .skipped:
-            Console.out("\(report.tag): skipped: \(report.reason ?? "")")
+            Console.out("\(report.tag): \(dryRun ? "dry run: a real run would skip" : "skipped"): \(report.reason ?? "")")
         case .failed, .interrupted, .refused:
-            let reason = report.reason ?? ""
-            Console.error(reason.hasPrefix(report.tag) ? reason : "\(report.tag): \(report.outcome.rawValue): \(reason)")
+            Console.error(Self.failureLine(report))
         }
     }
 }

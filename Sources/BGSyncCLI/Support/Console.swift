@@ -7,9 +7,12 @@ enum Console {
         FileHandle.standardOutput.write(Data((line + "\n").utf8))
     }
 
-    /// Prints `bgsync: error: …` on standard error.
-    static func error(_ message: String) {
-        FileHandle.standardError.write(Data("bgsync: error: \(message)\n".utf8))
+    /// Prints an error on standard error through the same handler as the log
+    /// (``BGSyncLogHandler``): `bgsync: error: …` when piped, `<3>…` under journald, a
+    /// timestamped and coloured line on a terminal; URL user info is redacted.
+    static func error(_ message: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
+        let handler = BGSyncLogHandler.standardError(environment: environment)
+        BGSyncLogHandler.write(handler.format(level: .error, message: message, metadata: nil, date: Date()), to: handler.descriptor)
     }
 
     /// Reads a whole file, or standard input for `-`.

@@ -16,7 +16,9 @@ public struct JobRunner: Sendable {
         /// `--allow-mass-deletion`: push even a mass deletion (lifts the job's `max_delete`
         /// for this run; the deletions pushed are logged).
         public var allowMassDeletion = false
-        /// `--dry-run`: report what would be transferred, write nothing.
+        /// `--dry-run`: report what would be transferred and change nothing — neither side, no
+        /// file created, nothing in the state database (read only if it exists), no metrics
+        /// textfile, no hooks. The run lock is taken only if its file exists already.
         public var dryRun = false
         /// The state directory (resolved by the caller).
         public var stateDirectory: String
@@ -55,6 +57,10 @@ public struct JobRunner: Sendable {
         public var duration: Double = 0
         /// When the job may run next.
         public var nextEligible: Date?
+        /// Whether this was a dry run (nothing was changed).
+        public var dryRun = false
+        /// In a dry run, the files a real run would create (a missing local database or `file:` remote).
+        public var wouldCreate: [String] = []
     }
 
     /// Options of this runner.
@@ -90,16 +96,16 @@ public struct JobRunner: Sendable {
         let stop = options.stop.child()
         let deadline = job.schedule.timeout.map { stop.stop(.deadline(seconds: $0), after: $0 - Date().timeIntervalSince(started)) }
         defer { deadline?.cancel() }
-        let state: StateDatabase
+        let state: RunState
         do {
-            state = try StateDatabase.open(directory: options.stateDirectory)
+            state = try RunState.open(directory: options.stateDirectory, dryRun: options.dryRun)
         } catch {
             return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
         }
         let pid = getpid()
         let lock: RunLock
         do {
-            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag) else {
+            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag, creating: !options.dryRun) else {
                 let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
                 return await skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
             }
@@ -138,11 +144,13 @@ public struct JobRunner: Sendable {
         }
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
+        report.dryRun = options.dryRun
         do {
             let runner = self, runLogger = logger
-            report.result = try await stop.perform {
+            let (result, wouldCreate) = try await stop.perform {
                 let logger = runLogger
                 var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: runner.options.environment)
+                let wouldCreate = runner.options.dryRun ? RunState.missingFiles(configuration) : []
                 configuration.maxDelete = runner.options.allowMassDeletion ? nil : job.maxDelete
                 if configuration.http.insecure {
                     logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
@@ -158,9 +166,11 @@ public struct JobRunner: Sendable {
                         try? state.updateProgress(runID: runID, tag: job.tag, json: ProgressJSON.encode(update))
                     }
                 }
-                return try await replicator.run()
+                return (try await replicator.run(), wouldCreate)
             }
-            logger.info("synced", metadata: ProgressJSON.metadata(report.result))
+            report.result = result
+            report.wouldCreate = wouldCreate
+            logger.info(options.dryRun ? "dry run" : "synced", metadata: ProgressJSON.metadata(report.result))
         } catch let error where stop.isStopped {
             // Whatever the stopped work ended with (a cancelled request, a batch boundary, a
             // factory killed), the run was interrupted: what is durable stays.
@@ -174,13 +184,11 @@ public struct JobRunner: Sendable {
             report.reason = error.message
             report.exitCode = SysExit.code(for: error)
             report.result = error.partialResult
-            logger.error("push refused", metadata: ["error": "\(error.message)"])
         } catch {
             report.outcome = .failed
             report.reason = "\(error)"
             report.exitCode = SysExit.code(for: error)
             report.result = (error as? ReplicationError)?.partialResult
-            logger.error("failed", metadata: ["error": "\(error)"])
         }
         report.duration = Date().timeIntervalSince(started)
         do {
@@ -199,9 +207,10 @@ public struct JobRunner: Sendable {
         return report
     }
 
-    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, stop: RunStop, logger: Logger) async -> Report {
+    private func skip(_ reason: SkipReason, job: JobFile, state: RunState, pid: Int32, started: Date, stop: RunStop, logger: Logger) async -> Report {
         logger.info("skipped", metadata: ["reason": "\(reason.description(tag: job.tag))"])
         var report = Report(tag: job.tag, outcome: .skipped, reason: reason.description(tag: job.tag), reasonCode: reason.code, exitCode: SysExit.ok)
+        report.dryRun = options.dryRun
         do {
             try state.recordSkip(tag: job.tag, reason: reason, pid: pid, jobFile: job.path, at: started)
             report.nextEligible = try state.job(job.tag).flatMap { ScheduleDecider.eligibleAt(job: $0, policy: job.schedule, now: Date()) }
@@ -219,6 +228,7 @@ extension JobRunner {
     /// Runs the hook for the report's outcome under the run's stop switch: a stopped run's hook
     /// gets the switch's grace period, and a hook still running when a stop arrives is ended.
     func runHooks(job: JobFile, report: Report, stop: RunStop, logger: Logger) async {
+        guard !options.dryRun else { return }  // a dry run is not a run to report
         let environment = options.environment
         do {
             try await stop.perform {
@@ -231,7 +241,7 @@ extension JobRunner {
 
     /// Why a stopped run ended, in words: the stop's reason (a `bgsync cancel` told apart from
     /// other SIGTERMs by the job being disabled), then where the replication stopped.
-    func interruption(_ reason: StopReason?, error: any Error, tag: String, state: StateDatabase) -> String {
+    func interruption(_ reason: StopReason?, error: any Error, tag: String, state: RunState) -> String {
         var text = reason?.description ?? "stopped"
         if case .signal = reason, let record = try? state.job(tag), !record.enabled {
             text = "cancelled (bgsync cancel)"
@@ -244,7 +254,7 @@ extension JobRunner {
 
     /// Rewrites the job's metrics textfile, if it has one. A failure is logged and never
     /// changes the run's outcome or exit code.
-    func writeMetrics(job: JobFile, report: Report, state: StateDatabase, started: Date, logger: Logger) {
+    func writeMetrics(job: JobFile, report: Report, state: RunState, started: Date, logger: Logger) {
         guard let path = job.metricsTextfile, !options.dryRun else { return }
         let record = try? state.job(job.tag)
         let sample = MetricsTextfile.Sample(

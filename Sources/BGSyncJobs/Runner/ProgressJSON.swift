@@ -73,7 +73,8 @@ public enum ProgressJSON {
 }
 
 extension JobRunner.Report {
-    /// The `--json` object: `outcome`, `reason`, per direction counters, `tag`, `exit_code`.
+    /// The `--json` object: `outcome`, `reason`, per direction counters, `tag`, `exit_code`;
+    /// for a dry run also `"dry_run": true` and `would_create` (the files a real run would create).
     public var json: JSONValue {
         var object = JSONObject()
         object.set("tag", .string(tag))
@@ -81,6 +82,10 @@ extension JobRunner.Report {
         if let reason { object.set("reason", .string(reason)) }
         if let reasonCode { object.set("reason_code", .string(reasonCode)) }
         object.set("exit_code", .integer(Int(exitCode)))
+        if dryRun {
+            object.set("dry_run", .bool(true))
+            object.set("would_create", .array(wouldCreate.map { .string($0) }))
+        }
         if let result {
             for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
         }

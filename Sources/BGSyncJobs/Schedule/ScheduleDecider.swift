@@ -6,6 +6,9 @@ import Foundation
 /// 1. A job never seen before runs.
 /// 2. A cancelled job (`enabled == false`) is skipped, even with `--force`.
 /// 3. `--force` runs (it ignores due time and backoff; the runner also ignores constraints).
+/// 3a. A job whose last run (not counting skips) failed on its configuration (exit 78) runs: it
+///     builds the configuration again and reports 78 again until it is fixed, rather than
+///     hiding the error behind "not due" or "backing off" and exit 0.
 /// 4. After failures, the job backs off until `lastFailure + backoffDelay(consecutiveFailures)`.
 /// 5. A periodic job is not due before `lastSuccess + interval - flex`.
 /// When both 4 and 5 hold, the skip names the later of the two times.
@@ -17,7 +20,8 @@ import Foundation
 /// Failures: `failed` and `interrupted` both count (a deadline or SIGTERM stops the worker; as
 /// WorkManager reschedules a stopped worker with its run attempt count kept, the next attempt
 /// waits for the backoff). A run whose process died (SIGKILL, OOM) counts too (see
-/// ``StateDatabase``). Skips never count, and never reset the count; only a success does.
+/// ``StateDatabase``). A configuration error (exit 78) does not count (rule 3a). Skips never
+/// count, and never reset the count; only a success does.
 ///
 /// Whether another process is running the job is not decided here: the per-tag ``RunLock`` is
 /// the authority, taken before deciding.
@@ -27,7 +31,7 @@ public enum ScheduleDecider {
     public static func decide(job: JobRecord?, policy: SchedulePolicy, now: Date, force: Bool) -> RunDecision {
         guard let job else { return .run }
         if !job.enabled { return .skip(.cancelled) }
-        if force { return .run }
+        if force || job.lastExitCode == SysExit.config { return .run }
         let due = dueDate(lastSuccess: job.lastSuccess, policy: policy, now: now).flatMap { $0 > now ? $0 : nil }
         let retry = backoffUntil(job: job, policy: policy, now: now).flatMap { $0 > now ? $0 : nil }
         switch (due, retry) {
@@ -45,6 +49,7 @@ public enum ScheduleDecider {
     /// The earliest time the job may sync without `--force` (nil: at any time), as ``decide``
     /// sees it; for status output.
     public static func eligibleAt(job: JobRecord, policy: SchedulePolicy, now: Date) -> Date? {
+        if job.lastExitCode == SysExit.config { return nil }
         let times = [dueDate(lastSuccess: job.lastSuccess, policy: policy, now: now), backoffUntil(job: job, policy: policy, now: now)]
         return times.compactMap { $0 }.max()
     }

@@ -16,6 +16,9 @@ public struct JobRecord: Sendable, Equatable {
     public var lastOutcome: RunOutcome?
     /// Why the last run did not sync (skip reason, failure summary), nil after a sync.
     public var lastReason: String?
+    /// The exit code of the last run that was not skipped (nil before the first, and for a run
+    /// whose process died). ``ScheduleDecider`` keeps a job whose configuration failed (78) due.
+    public var lastExitCode: Int32?
     /// When the last successful sync finished.
     public var lastSuccess: Date?
     /// When the last failed or interrupted run finished (the backoff counts from there).
@@ -38,13 +41,14 @@ public struct JobRecord: Sendable, Equatable {
     public var isRunning: Bool { runningPID != nil }
 
     public init(tag: String, enabled: Bool = true, lastRun: Date? = nil, lastOutcome: RunOutcome? = nil, lastReason: String? = nil,
-                lastSuccess: Date? = nil, lastFailure: Date? = nil, consecutiveFailures: Int = 0, nextEligible: Date? = nil,
+                lastExitCode: Int32? = nil, lastSuccess: Date? = nil, lastFailure: Date? = nil, consecutiveFailures: Int = 0, nextEligible: Date? = nil,
                 runningPID: Int32? = nil, runningSince: Date? = nil, progress: String? = nil, jobFile: String? = nil) {
         self.tag = tag
         self.enabled = enabled
         self.lastRun = lastRun
         self.lastOutcome = lastOutcome
         self.lastReason = lastReason
+        self.lastExitCode = lastExitCode
         self.lastSuccess = lastSuccess
         self.lastFailure = lastFailure
         self.consecutiveFailures = consecutiveFailures

@@ -24,7 +24,7 @@ public final class RunLock: Sendable {
     public let path: String
     private let descriptor: Mutex<Int32?>
 
-    private init(path: String, descriptor: Int32) {
+    private init(path: String, descriptor: Int32?) {
         self.path = path
         self.descriptor = Mutex(descriptor)
     }
@@ -38,16 +38,23 @@ public final class RunLock: Sendable {
     }
 
     /// Takes the lock of `tag` without waiting.
+    /// - Parameter creating: false for a run that must create nothing (a dry run): when the lock
+    ///   file (or the state directory) does not exist, no run has ever held it, and a lock that
+    ///   holds nothing (``isHeld`` false) is returned instead of creating them.
     /// - Returns: the lock, or nil when another process (or another ``RunLock`` of this one)
     ///   holds it.
     /// - Throws: ``StateError`` for an invalid tag or a lock file that cannot be created or opened.
-    public static func acquire(stateDirectory: String, tag: String) throws -> RunLock? {
+    public static func acquire(stateDirectory: String, tag: String, creating: Bool = true) throws -> RunLock? {
         try JobTag.validate(tag)
         let base = stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/"
-        try StateDatabase.createDirectory(base + "locks")
         let path = path(stateDirectory: stateDirectory, tag: tag)
-        let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600)
+        if creating { try StateDatabase.createDirectory(base + "locks") }
+        var fd = creating ? open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0o600) : open(path, O_RDWR | O_CLOEXEC | O_NOFOLLOW)
+        if fd < 0 && !creating && (errno == EACCES || errno == EROFS) {
+            fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)  // flock works on it; the pid is not written
+        }
         guard fd >= 0 else {
+            if !creating && (errno == ENOENT || errno == ENOTDIR) { return RunLock(path: path, descriptor: nil) }
             throw StateError(.io, "\(path): cannot open the lock file: \(String(cString: strerror(errno)))", path: path)
         }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {

@@ -69,6 +69,26 @@ public final class StateDatabase: Sendable {
         return try open(path: path)
     }
 
+    /// Opens the state database of `directory` for reading only, if it exists: nothing is
+    /// created, migrated or written (for `check` and dry runs, which must change nothing); nil
+    /// when there is none yet. A database of an older schema is read as it is.
+    public static func openReadOnly(directory: String) throws -> StateDatabase? {
+        let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
+        guard FileManager.default.fileExists(atPath: path) else { return nil }
+        var configuration = Configuration()
+        configuration.readonly = true
+        configuration.busyMode = .timeout(busyTimeout)
+        configuration.label = "bgsync-state-reader"
+        configuration.prepareDatabase { db in try StateSchema.checkFormat(db, path: path) }
+        do {
+            return StateDatabase(path: path, queue: try DatabaseQueue(path: path, configuration: configuration))
+        } catch let error as StateError {
+            throw error
+        } catch {
+            throw wrapping(error, path: path)
+        }
+    }
+
     private static func open(path: String) throws -> StateDatabase {
         var configuration = Configuration()
         configuration.busyMode = .timeout(busyTimeout)
@@ -185,7 +205,9 @@ public final class StateDatabase: Sendable {
     /// `synced` sets the last success to `at` and resets the failures; `failed` adds one
     /// failure (the backoff counts from `at`); `skipped`, `refused` and `interrupted` change
     /// neither (a refused push is not transient: backing off would not fix it; a stopped run
-    /// did not fail, and the next one may start as soon as the job is due).
+    /// did not fail, and the next one may start as soon as the job is due). A configuration
+    /// error (`failed` with exit code 78) adds no failure either and leaves the job due (next
+    /// eligible nil), so that each later run reports it again until it is fixed.
     /// The next eligible time comes from ``ScheduleDecider/nextEligible(after:consecutiveFailures:policy:now:lastSuccess:)``.
     /// - Throws: ``StateError/Kind/unknownRun`` when `runID` is not a run of `tag`.
     @discardableResult
@@ -205,17 +227,23 @@ public final class StateDatabase: Sendable {
             job.lastRun = Date(timeIntervalSince1970: startedAt)
             job.lastOutcome = outcome
             job.lastReason = reason
+            job.lastExitCode = exitCode
+            let configurationError = outcome == .failed && exitCode == SysExit.config
             switch outcome {
             case .synced:
                 job.lastSuccess = at
                 job.consecutiveFailures = 0
+            case .failed where configurationError:
+                break  // not transient: waiting would not fix it, and must not hide it
             case .failed:
                 job.consecutiveFailures += 1
                 job.lastFailure = at
             case .skipped, .refused, .interrupted:
                 break
             }
-            if outcome != .skipped {
+            if configurationError {
+                job.nextEligible = nil  // due: every run builds the configuration again and reports 78
+            } else if outcome != .skipped {
                 job.nextEligible = ScheduleDecider.nextEligible(after: outcome, consecutiveFailures: job.consecutiveFailures,
                                                                 policy: policy, now: at, lastSuccess: job.lastSuccess)
             }
@@ -233,8 +261,10 @@ public final class StateDatabase: Sendable {
     }
 
     /// Records a run that did nothing: a history row (outcome `skipped`, the reason) and the
-    /// job's last run, outcome and reason. Backoff, failures and last success stay as they were,
-    /// and so does a running run (an "already running" skip is recorded beside it).
+    /// job's last run, outcome and reason. Backoff, failures, last success and last exit code
+    /// stay as they were, and so does a running run. An "already running" skip only adds the
+    /// history row: the job's last outcome stays the one of the run that holds the lock (or
+    /// ran before it), so `status` keeps telling how the job really did.
     public func recordSkip(tag: String, reason: SkipReason, pid: Int32, jobFile: String?, at: Date) throws {
         try JobTag.validate(tag)
         let text = reason.description(tag: tag)
@@ -244,6 +274,7 @@ public final class StateDatabase: Sendable {
                 INSERT INTO runs (tag, started_at, finished_at, outcome, reason, exit_code, pid)
                 VALUES (?, ?, ?, 'skipped', ?, 0, ?)
                 """, arguments: [tag, at.timeIntervalSince1970, at.timeIntervalSince1970, text, pid])
+            if case .alreadyRunning = reason { return }
             try db.execute(sql: """
                 UPDATE jobs SET last_run = ?, last_outcome = 'skipped', last_reason = ?, job_file = coalesce(?, job_file)
                 WHERE tag = ?
@@ -252,7 +283,8 @@ public final class StateDatabase: Sendable {
     }
 
     /// `bgsync cancel TAG` (false) and `bgsync resume TAG` (true). A job not seen yet gets a
-    /// record, so that cancelling it before its first run works. Backoff is kept on resume.
+    /// record, so that cancelling it before its first run works (the command checks first that
+    /// a job file or this database knows the tag). Backoff is kept on resume.
     public func setEnabled(_ tag: String, _ enabled: Bool) throws {
         try JobTag.validate(tag)
         try write { db in
@@ -297,6 +329,7 @@ public final class StateDatabase: Sendable {
         JobRecord(
             tag: row["tag"], enabled: row["enabled"], lastRun: date(row, "last_run"),
             lastOutcome: (row["last_outcome"] as String?).flatMap(RunOutcome.init(rawValue:)), lastReason: row["last_reason"],
+            lastExitCode: row.hasColumn("last_exit_code") ? row["last_exit_code"] : nil,
             lastSuccess: date(row, "last_success"), lastFailure: date(row, "last_failure"),
             consecutiveFailures: row["consecutive_failures"], nextEligible: date(row, "next_eligible"),
             runningPID: row["running_pid"], runningSince: date(row, "running_since"), progress: row["progress"],
@@ -316,6 +349,7 @@ public final class StateDatabase: Sendable {
         job.lastRun = job.runningSince ?? job.lastRun
         job.lastOutcome = .failed
         job.lastReason = processDiedReason
+        job.lastExitCode = nil
         job.consecutiveFailures += 1
         job.lastFailure = job.runningSince ?? job.lastFailure
         job.nextEligible = nil  // unknown without the policy; ScheduleDecider computes it
@@ -347,10 +381,10 @@ public final class StateDatabase: Sendable {
 
     private static func saveOutcome(_ db: Database, _ job: JobRecord) throws {
         try db.execute(sql: """
-            UPDATE jobs SET last_run = ?, last_outcome = ?, last_reason = ?, last_success = ?, last_failure = ?,
+            UPDATE jobs SET last_run = ?, last_outcome = ?, last_reason = ?, last_exit_code = ?, last_success = ?, last_failure = ?,
                             consecutive_failures = ?, next_eligible = ?
             WHERE tag = ?
-            """, arguments: [job.lastRun?.timeIntervalSince1970, job.lastOutcome?.rawValue, job.lastReason,
+            """, arguments: [job.lastRun?.timeIntervalSince1970, job.lastOutcome?.rawValue, job.lastReason, job.lastExitCode,
                              job.lastSuccess?.timeIntervalSince1970, job.lastFailure?.timeIntervalSince1970,
                              job.consecutiveFailures, job.nextEligible?.timeIntervalSince1970, job.tag])
     }

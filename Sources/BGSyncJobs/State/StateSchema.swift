@@ -13,7 +13,7 @@ enum StateSchema {
     static var currentVersion: Int { migrations.count }
 
     /// `migrations[i]` upgrades a state database from version `i` to `i + 1`.
-    static let migrations: [String] = [version1, version2]
+    static let migrations: [String] = [version1, version2, version3]
 
     static let version1 = #"""
     CREATE TABLE jobs (
@@ -94,6 +94,12 @@ enum StateSchema {
     DROP TABLE runs;
     ALTER TABLE runs_v2 RENAME TO runs;
     CREATE INDEX runs_by_tag ON runs (tag, id);
+    """#
+
+    /// Version 3 remembers the exit code of the last run that was not skipped, so that a
+    /// configuration error (78) keeps the job due instead of backing off (see ``ScheduleDecider``).
+    static let version3 = #"""
+    ALTER TABLE jobs ADD COLUMN last_exit_code INTEGER;
     """#
 
     /// Refuses a file that is not (and cannot become) a bgsync state database, before anything

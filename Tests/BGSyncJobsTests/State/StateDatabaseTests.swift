@@ -23,7 +23,7 @@ struct StateDatabaseTests {
         bytes[offset..<offset + 4].reduce(0) { $0 << 8 | UInt32($1) }
     }
 
-    @Test("open creates a 0700 directory and a WAL database stamped BGST, version 2")
+    @Test("open creates a 0700 directory and a WAL database stamped BGST, the current version")
     func create() throws {
         try withStateTemporaryDirectory { tmp in
             let directory = tmp + "/a/b/bgsync"
@@ -37,7 +37,7 @@ struct StateDatabaseTests {
             #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0)
             let header = try Self.header(directory + "/state.sqlite")
             #expect(Self.bigEndian(header, at: 68) == 0x4247_5354)  // application_id "BGST"
-            #expect(Self.bigEndian(header, at: 60) == 2)  // user_version
+            #expect(Self.bigEndian(header, at: 60) == 3)  // user_version
             #expect(header[18] == 2 && header[19] == 2)  // WAL
             // An existing directory is used as it is; reopening keeps the data.
             #expect(try StateDatabase.open(directory: directory).job("notes")?.enabled == false)
@@ -84,7 +84,7 @@ struct StateDatabaseTests {
             let result = #"{"pull":{"docs_read":20,"docs_written":20},"push":{"docs_read":0,"docs_written":0}}"#
             job = try state.finishRun(runID: id, tag: "notes", outcome: .synced, reason: nil, error: nil, exitCode: 0,
                                       resultJSON: result, policy: Self.policy, at: stateTestDate(90))
-            let expected = JobRecord(tag: "notes", lastRun: stateTestDate(), lastOutcome: .synced, lastSuccess: stateTestDate(90),
+            let expected = JobRecord(tag: "notes", lastRun: stateTestDate(), lastOutcome: .synced, lastExitCode: 0, lastSuccess: stateTestDate(90),
                                      consecutiveFailures: 0, nextEligible: stateTestDate(90 + 11 * 3600), jobFile: "/etc/bgsync/jobs/notes.toml")
             #expect(job == expected)
             #expect(try state.job("notes") == expected)
@@ -155,12 +155,20 @@ struct StateDatabaseTests {
             #expect(skip.outcome == .skipped && skip.reason == reason.description && skip.pid == 4242)
             #expect(skip.startedAt == stateTestDate(10) && skip.finishedAt == stateTestDate(10) && skip.exitCode == 0)
 
-            // "Already running" while a run is in progress: the run stays visible.
+            // "Already running" while a run is in progress: the run stays visible, and so does the
+            // job's last outcome; the skip is in the history only.
             let running = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate(40))
             try state.updateProgress(runID: running, tag: "notes", json: "{}")
             try state.recordSkip(tag: "notes", reason: .alreadyRunning(pid: Self.pid), pid: 4243, jobFile: nil, at: stateTestDate(50))
             after = try #require(try state.job("notes"))
-            #expect(after.runningPID == Self.pid && after.progress == "{}" && after.lastReason == "already running (pid \(Self.pid))")
+            #expect(after.runningPID == Self.pid && after.progress == "{}")
+            #expect(after.lastOutcome == .skipped && after.lastReason == reason.description && after.lastRun == stateTestDate(10))
+            #expect(try state.history(tag: "notes", limit: 1).first?.reason == "already running (pid \(Self.pid))")
+            try state.finishRun(runID: running, tag: "notes", outcome: .synced, reason: nil, error: nil, exitCode: 0, resultJSON: nil,
+                                policy: Self.policy, at: stateTestDate(60))
+            try state.recordSkip(tag: "notes", reason: .alreadyRunning(pid: nil), pid: 4244, jobFile: nil, at: stateTestDate(70))
+            after = try #require(try state.job("notes"))
+            #expect(after.lastOutcome == .synced && after.lastReason == nil && after.lastRun == stateTestDate(40))
 
             // A cancelled skip names the tag; a skip creates the job's record.
             try state.recordSkip(tag: "other", reason: .cancelled, pid: 1, jobFile: "/o.toml", at: stateTestDate())

@@ -61,7 +61,7 @@ struct StateRefusedOutcomeTests {
                                 policy: SchedulePolicy(), at: Date())
             #expect(try state.job("notes")?.lastOutcome == .refused)
             let version = try DatabaseQueue(path: path).read { try Int.fetchOne($0, sql: "PRAGMA user_version") }
-            #expect(version == 2)
+            #expect(version == StateSchema.currentVersion)
         }
     }
 }

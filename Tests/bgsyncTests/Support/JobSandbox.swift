@@ -1,4 +1,5 @@
 import BGSyncStore
+import BGSyncTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -175,5 +176,52 @@ final class RunningBGSync {
             status: process.terminationStatus,
             stdout: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stdout")), as: UTF8.self),
             stderr: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stderr")), as: UTF8.self))
+    }
+}
+
+extension JobSandbox {
+    /// A sandbox whose factory `main` syncs with a second local store, `data/hub.sqlite`, holding
+    /// `documents` documents (`doc0`, `doc1`, …), and a job file `job.toml` with `jobBody`
+    /// (returned as the second element).
+    static func withLocalHub(documents: Int = 3, jobBody: String = "") throws -> (JobSandbox, String) {
+        let sandbox = try JobSandbox()
+        try sandbox.registry(remote: "file:data/hub.sqlite")
+        let hub = try DocumentStore.open(at: sandbox.root + "/data/hub.sqlite")
+        try hub.write { tx in
+            for i in 0..<documents { _ = try tx.put(id: "doc\(i)", json: #"{"n":\#(i)}"#) }
+        }
+        let job = try sandbox.job(body: jobBody)
+        return (sandbox, job)
+    }
+
+    /// Runs `body` with a new sandbox and a fixture server whose database `db` holds `documents`
+    /// documents (`r000`, `r001`, …); stops the server and removes the sandbox afterwards.
+    static func withServer(documents: Int = 5, configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
+                           _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
+        let sandbox = try JobSandbox()
+        let server = try await FixtureServer.start(configuration)
+        defer { sandbox.remove() }
+        do {
+            let remote = try server.createDatabase("db")
+            try remote.write { tx in
+                for i in 0..<documents { _ = try tx.put(id: String(format: "r%03d", i), json: #"{"n":\#(i)}"#) }
+            }
+            try await body(sandbox, server)
+            await server.stop()
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+}
+
+/// Waits for a child process without blocking a thread of the concurrency pool (the fixture
+/// server in this process needs those threads to answer the child).
+func waitOffPool(_ process: Process) async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        Thread {
+            process.waitUntilExit()
+            continuation.resume()
+        }.start()
     }
 }
