@@ -72,6 +72,7 @@ struct DeadlineTests {
         #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
         #expect(run.stderr.contains("stopped by SIGTERM"), "\(run.stderr)")
         let status = try await Self.status(sandbox)
+        #expect(status["state"]?.stringValue == "interrupted")
         #expect(status["last_outcome"]?.stringValue == "interrupted")
         #expect(status["consecutive_failures"]?.intValue == 0)
     }

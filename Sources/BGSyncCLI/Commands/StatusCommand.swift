@@ -80,7 +80,8 @@ enum JobStatus {
         if job.lastOutcome == .refused { return "refused" }  // waits for a human, whatever the backoff
         if job.consecutiveFailures > 0, let next = job.nextEligible, next > now { return "backing-off" }
         switch job.lastOutcome {
-        case .failed?, .interrupted?: return "failed"
+        case .failed?: return "failed"
+        case .interrupted?: return "interrupted"  // stopped, not failed: due again at the next firing
         case .skipped?: return "skipped"
         case .refused?: return "refused"
         default: return "idle"
