@@ -41,6 +41,31 @@ struct DeadlineTests {
         return (run, (running.exitedAt ?? Date()).timeIntervalSince(running.startedAt))
     }
 
+    /// Runs `body` with a fixture server holding an empty `db` and a sandbox whose job points at
+    /// it; stops the server and removes the sandbox afterwards, whatever happens.
+    static func withServer(registry: String = "", _ body: (FixtureServer, JobSandbox) async throws -> Void) async throws {
+        let server = try await FixtureServer.start()
+        do {
+            _ = try server.createDatabase("db")
+            let sandbox = try Self.sandbox(remote: server.url("db"), registry: registry)
+            defer { sandbox.remove() }
+            try await body(server, sandbox)
+            await server.stop()
+        } catch {
+            await server.stop()
+            throw error
+        }
+    }
+
+    /// Waits (up to 30 s) until `condition` holds; returns whether it did.
+    static func eventually(_ condition: () -> Bool) async throws -> Bool {
+        for _ in 0..<1500 {
+            if condition() { return true }
+            try await Task.sleep(for: .milliseconds(20))
+        }
+        return condition()
+    }
+
     @Test("a job with a 5 s timeout against a server that never answers ends in under 10 s: interrupted, 75, no backoff")
     func deadlineAgainstSilentServer() async throws {
         let silent = try SilentServer.start()
@@ -100,56 +125,28 @@ struct DeadlineTests {
 
     @Test("SIGTERM ends a run reading a dripping body within 2 s")
     func sigtermWhileReadingSlowBody() async throws {
-        let server = try await FixtureServer.start()
-        let sandbox: JobSandbox
-        do {
-            _ = try server.createDatabase("db")
-            sandbox = try Self.sandbox(remote: server.url("db"))
-        } catch {
-            await server.stop()
-            throw error
+        try await Self.withServer { server, sandbox in
+            server.inject(.endlessBody(interval: 0.2, path: .contains("/_changes"), times: .max))
+            let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+            #expect(try await Self.eventually { server.requests().contains { $0.path.contains("/_changes") } })
+            try await Task.sleep(for: .milliseconds(500))
+            let (run, seconds) = try await Self.stop(running)
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
         }
-        defer { sandbox.remove() }
-        server.inject(.endlessBody(interval: 0.2, path: .contains("/_changes"), times: .max))
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        var sawChanges = false
-        for _ in 0..<1500 where !sawChanges {
-            sawChanges = server.requests().contains { $0.path.contains("/_changes") }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(sawChanges)
-        try await Task.sleep(for: .milliseconds(500))
-        let (run, seconds) = try await Self.stop(running)
-        await server.stop()
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
     }
 
     @Test("SIGINT ends a run waiting to retry (Retry-After) within 2 s")
     func sigintWhileWaitingToRetry() async throws {
-        let server = try await FixtureServer.start()
-        let sandbox: JobSandbox
-        do {
-            _ = try server.createDatabase("db")
-            sandbox = try Self.sandbox(remote: server.url("db"))
-        } catch {
-            await server.stop()
-            throw error
+        try await Self.withServer { server, sandbox in
+            server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
+            let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+            #expect(try await Self.eventually { server.requests().contains { $0.status == 429 } })
+            let (run, seconds) = try await Self.stop(running, signal: SIGINT)
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGINT")
+            #expect(run.stderr.contains("stopped by SIGINT"), "\(run.stderr)")
         }
-        defer { sandbox.remove() }
-        server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        var throttled = false
-        for _ in 0..<1500 where !throttled {
-            throttled = server.requests().contains { $0.status == 429 }
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(throttled)
-        let (run, seconds) = try await Self.stop(running, signal: SIGINT)
-        await server.stop()
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGINT")
-        #expect(run.stderr.contains("stopped by SIGINT"), "\(run.stderr)")
     }
 
     @Test("SIGTERM ends a run whose exec factory hangs within 2 s")
@@ -165,12 +162,7 @@ struct DeadlineTests {
             """)
         try sandbox.job("job")
         let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        var started = false
-        for _ in 0..<1500 where !started {
-            started = FileManager.default.fileExists(atPath: marker)
-            try await Task.sleep(for: .milliseconds(20))
-        }
-        #expect(started)
+        #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
         let (run, seconds) = try await Self.stop(running)
         #expect(run.status == 75, "\(run.stderr)")
         #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
@@ -193,49 +185,27 @@ struct DeadlineTests {
 
     @Test("a response that stops sending fails at the stall timeout")
     func stallTimeout() async throws {
-        let server = try await FixtureServer.start()
-        let sandbox: JobSandbox
-        do {
-            _ = try server.createDatabase("db")
-            sandbox = try Self.sandbox(remote: server.url("db"), registry: """
-                stall_timeout = "1s"
-                max_retries = 1
-                retry_delay = "10ms"
-                """)
-        } catch {
-            await server.stop()
-            throw error
+        try await Self.withServer(registry: "stall_timeout = \"1s\"\nmax_retries = 1\nretry_delay = \"10ms\"") { server, sandbox in
+            server.inject(.endlessBody(interval: 3600, path: .contains("/_changes"), times: .max))
+            let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml"])
+            #expect(run.status == 69, "\(run.stderr)")
+            #expect(run.stderr.contains("stopped sending (stall timeout)"), "\(run.stderr)")
+            #expect(elapsed < 15, "took \(elapsed) s")
         }
-        defer { sandbox.remove() }
-        server.inject(.endlessBody(interval: 3600, path: .contains("/_changes"), times: .max))
-        let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml"])
-        await server.stop()
-        #expect(run.status == 69, "\(run.stderr)")
-        #expect(run.stderr.contains("stopped sending (stall timeout)"), "\(run.stderr)")
-        #expect(elapsed < 15, "took \(elapsed) s")
     }
 
     @Test("retries stop at retry_time: a long Retry-After is not waited for")
     func retryTime() async throws {
-        let server = try await FixtureServer.start()
-        let sandbox: JobSandbox
-        do {
-            _ = try server.createDatabase("db")
-            sandbox = try Self.sandbox(remote: server.url("db"), registry: #"retry_time = "5s""#)
-        } catch {
-            await server.stop()
-            throw error
+        try await Self.withServer(registry: #"retry_time = "5s""#) { server, sandbox in
+            server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
+            let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml"])
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(run.stderr.contains("would pass the retry time of 5 s"), "\(run.stderr)")
+            #expect(elapsed < 15, "took \(elapsed) s")
+            let status = try await Self.status(sandbox)
+            #expect(status["last_outcome"]?.stringValue == "failed")
+            #expect(status["consecutive_failures"]?.intValue == 1)
         }
-        defer { sandbox.remove() }
-        server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
-        let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml"])
-        await server.stop()
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(run.stderr.contains("would pass the retry time of 5 s"), "\(run.stderr)")
-        #expect(elapsed < 15, "took \(elapsed) s")
-        let status = try await Self.status(sandbox)
-        #expect(status["last_outcome"]?.stringValue == "failed")
-        #expect(status["consecutive_failures"]?.intValue == 1)
     }
 
     @Test("bgsync sync honours --timeout and SIGTERM")
