@@ -22,6 +22,9 @@ let package = Package(
         .package(url: "https://github.com/LebJe/TOMLKit", exact: "0.6.0"),
         .package(url: "https://github.com/apple/swift-nio-ssl", from: "2.37.6"),
         .package(url: "https://github.com/x-sheep/swift-property-based", exact: "2.0.1"),
+        // Declared because BGSyncTestSupport imports them (hummingbird brings them in anyway).
+        .package(url: "https://github.com/apple/swift-http-types", from: "1.8.0"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
     ],
     targets: [
         // The local document database on SQLite (no networking).
@@ -90,7 +93,12 @@ let package = Package(
             dependencies: [
                 "BGSyncStore",
                 .product(name: "Hummingbird", package: "hummingbird"),
+                .product(name: "HummingbirdCore", package: "hummingbird"),
                 .product(name: "HummingbirdTLS", package: "hummingbird"),
+                .product(name: "HTTPTypes", package: "swift-http-types"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ]
         ),
         .testTarget(
@@ -99,14 +107,22 @@ let package = Package(
         ),
         .testTarget(
             name: "BGSyncJobsTests",
-            dependencies: ["BGSyncJobs", "BGSyncTestSupport", .product(name: "PropertyBased", package: "swift-property-based")]
+            dependencies: [
+                "BGSyncJobs", "BGSyncReplication", "BGSyncStore", "BGSyncTestSupport",
+                .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "PropertyBased", package: "swift-property-based"),
+            ]
         ),
         .testTarget(
             name: "BGSyncReplicationTests",
             dependencies: [
                 "BGSyncReplication",
+                "BGSyncStore",
                 "BGSyncTestSupport",
                 .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOHTTP1", package: "swift-nio"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
