@@ -12,7 +12,7 @@ struct ConfigurationDecoder {
     let baseDirectory: String
 
     static let keys = ["kind", "database", "remote", "direction", "batch_size", "auth", "headers", "pull_filter",
-                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries", "retry_delay"]
+                       "push_filter", "conflicts", "tls", "request_timeout", "max_retries", "retry_delay", "create_target"]
     static let authKeys = ["type", "user", "password_file", "password_env", "password_credential",
                            "token_file", "token_env", "token_command"]
     static let tlsKeys = ["ca_file", "client_cert", "client_key", "insecure"]
@@ -35,6 +35,7 @@ struct ConfigurationDecoder {
         var configuration = ReplicatorConfiguration(database: database, remote: remote)
         configuration.direction = try table.choice("direction", ReplicatorConfiguration.Direction.self) ?? .pullAndPush
         configuration.batchSize = try table.int("batch_size", range: 1...10_000) ?? configuration.batchSize
+        configuration.createTarget = try table.bool("create_target") ?? false
         if let conflicts = try table.string("conflicts"), conflicts != "default" {
             throw table.error("conflicts", "\"\(conflicts)\" is not supported yet; accepted: default (CouchDB semantics: a deterministic winner, losing revisions kept as conflicts)")
         }
