@@ -9,11 +9,7 @@ import Testing
 @Suite("document rules at every door")
 struct DocumentRulesTests {
     /// The seed of the random cases: `BGSYNC_SEED` when set, else a fresh one (printed).
-    static let seed: UInt64 = {
-        let seed = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        print("DocumentRulesTests: seed \(seed) (BGSYNC_SEED=\(seed) repeats it)")
-        return seed
-    }()
+    static let seed = HostileInput.seed(for: "DocumentRulesTests")
 
     /// Valid bodies with the awkward parts: escapes, astral characters, odd numbers, unicode
     /// keys, white space in odd places, deep-ish nesting.

@@ -129,6 +129,18 @@ enum DocumentTriggers {
         return "CASE WHEN \(value) IS NULL THEN '{}' ELSE '{' || trim(substr(\(trimmed), 2, length(\(trimmed)) - 2), \(whitespace)) || '}' END"
     }
 
+    /// Demotes document `id`'s old winner (now a parent: no longer a leaf, body dropped) and
+    /// elects the new one by CouchDB's rule.
+    static func newWinner(_ id: String) -> String {
+        """
+            UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = \(id));
+                UPDATE docs SET winner = (
+                    SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
+                    ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)
+                WHERE id = \(id);
+            """
+    }
+
     /// Schema version 2: the triggers of version 1, with every rule of ``DocumentRules``.
     static let version2 = """
         DROP TRIGGER documents_insert;
@@ -155,11 +167,7 @@ enum DocumentTriggers {
                 SELECT d.doc_id, coalesce(w.pos, 0) + 1, lower(hex(randomblob(16))), w.hash,
                        coalesce(NEW.deleted, 0) <> 0, 1, \(normalized("NEW.body"))
                 FROM docs d LEFT JOIN revs w ON w.rev_id = d.winner WHERE d.id = NEW.id;
-            UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = NEW.id);
-            UPDATE docs SET winner = (
-                SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
-                ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)
-            WHERE id = NEW.id;
+        \(newWinner("NEW.id"))
         END;
 
         CREATE TRIGGER documents_update INSTEAD OF UPDATE ON documents
@@ -179,11 +187,7 @@ enum DocumentTriggers {
                 SELECT (SELECT max(rev_id) FROM revs), a.name, a.content_type, a.revpos, a.digest, a.length
                 FROM rev_attachments a
                 WHERE a.rev_id = (SELECT winner FROM docs WHERE id = OLD.id) AND coalesce(NEW.deleted, 0) = 0;
-            UPDATE revs SET leaf = 0, deleted = 0, body = NULL WHERE rev_id = (SELECT winner FROM docs WHERE id = OLD.id);
-            UPDATE docs SET winner = (
-                SELECT rev_id FROM revs r WHERE r.doc_id = docs.doc_id AND r.leaf = 1
-                ORDER BY r.deleted, r.pos DESC, r.hash DESC LIMIT 1)
-            WHERE id = OLD.id;
+        \(newWinner("OLD.id"))
         END;
         """
 }
