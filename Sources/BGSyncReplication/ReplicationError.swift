@@ -16,6 +16,10 @@ public struct ReplicationError: Error, Sendable, CustomStringConvertible {
         case unauthorized
         /// The remote database does not exist. Exit 69.
         case databaseNotFound
+        /// A database file the run would need does not exist and was not to be created: a
+        /// `file:` remote without `create_target`, or the local database of a push-only run.
+        /// Exit 66.
+        case missingDatabase
         /// The server refused a request in a way retrying cannot fix. Exit 75.
         case rejected
         /// The local store failed (disk full, not a database). Exit 74.

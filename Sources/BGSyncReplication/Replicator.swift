@@ -40,7 +40,9 @@ public struct Replicator: Sendable {
         guard configuration.batchSize > 0 else {
             throw ReplicationError.configuration("batch size must be at least 1 (got \(configuration.batchSize))")
         }
-        let local = try dryRun ? LocalPeer(inspectingAt: configuration.database) : LocalPeer(openingAt: configuration.database)
+        // Nothing is created by accident: the local database only for a pull (a job's first
+        // run), a file remote only when asked.
+        let local = try openLocal(configuration.database, create: configuration.direction != .push || configuration.createTarget)
         let remote: any ReplicationPeer
         var httpPeer: HTTPPeer?
         switch configuration.remote {
@@ -49,7 +51,7 @@ public struct Replicator: Sendable {
             httpPeer = peer
             remote = peer
         case .file(let path):
-            remote = try dryRun ? LocalPeer(inspectingAt: path) : LocalPeer(openingAt: path)
+            remote = try openLocal(path, create: configuration.createTarget)
         }
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
         do {
@@ -85,6 +87,16 @@ public struct Replicator: Sendable {
             await httpPeer?.shutdown()
             throw error
         }
+    }
+
+    /// Opens a local store as a peer, creating it only when `create`; in a dry run read-only,
+    /// a missing one that a real run would create counting as empty.
+    /// - Throws: ``ReplicationError`` `missingDatabase` when it is missing and not to be created.
+    private func openLocal(_ path: String, create: Bool) throws -> LocalPeer {
+        guard dryRun, create || FileManager.default.fileExists(atPath: path) else {
+            return try LocalPeer(openingAt: path, create: create)
+        }
+        return try LocalPeer(inspectingAt: path)
     }
 
     /// One batch read from the source: its changes, what the target lacks, and the revisions
@@ -233,8 +245,8 @@ public struct Replicator: Sendable {
             try await target.writeCheckpoint(id: replicationID, body: makeCheckpoint(stats))
             return true
         }
-        var fetched = read.fetched
-        stats.docsRead += fetched.count
+        var (fetched, refused) = Self.splitRefused(read.fetched)
+        stats.docsRead += read.fetched.count
         var next = stats
         next.lastSeq = read.batch.lastSeq
         next.docsWritten += fetched.count  // as recorded in the history; refusals are counted after the write
@@ -246,20 +258,28 @@ public struct Replicator: Sendable {
             // The target lacks attachment data the stubs referred to: send it all.
             logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
             let again = read.requests.filter { missing.ids.contains($0.id) }.map { RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) }
-            let refetched = try await source.fetch(again)
-            fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched
+            let refetched = Self.splitRefused(try await source.fetch(again))
+            refused = refused.filter { !missing.ids.contains($0.id) } + refetched.refused
+            fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched.usable
             written = try await target.write(fetched, checkpoint: checkpoint)
         }
+        let failures = refused + written.failures
         stats.lastSeq = read.batch.lastSeq
         stats.docsWritten += written.written
-        stats.docWriteFailures += written.failures.count
+        stats.docWriteFailures += failures.count
         stats.conflictsCreated += written.conflictsCreated
-        stats.failures += written.failures.prefix(max(0, 100 - stats.failures.count))
-        for failure in written.failures.prefix(20) {
-            logger.warning("the target refused a revision", metadata: [
+        stats.failures += failures.prefix(max(0, 100 - stats.failures.count))
+        for failure in failures.prefix(20) {
+            logger.warning("a revision was not replicated (counted in doc_write_failures)", metadata: [
                 "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])
         }
         return checkpoint != nil
+    }
+
+    /// Takes the revisions the source could not give (``FetchedRevision/refusal``) out of a
+    /// batch: they are skipped and counted as write failures, the rest is written.
+    static func splitRefused(_ fetched: [FetchedRevision]) -> (usable: [FetchedRevision], refused: [WriteFailure]) {
+        (fetched.filter { $0.refusal == nil }, fetched.compactMap(\.refusal))
     }
 
     private func report(_ direction: String, _ stats: DirectionResult, _ http: HTTPPeer?) {

@@ -70,11 +70,18 @@ public final class DocumentStore: Sendable {
         let queue: DatabaseQueue
         do {
             queue = try retryingWhileBusy {
-                let queue = try DatabaseQueue(path: path, configuration: configuration)
-                if !readOnly {
-                    try queue.writeWithoutTransaction { db in try SchemaMigrator.migrate(db, path: path) }
+                do {
+                    let queue = try DatabaseQueue(path: path, configuration: configuration)
+                    if !readOnly {
+                        try queue.writeWithoutTransaction { db in try SchemaMigrator.migrate(db, path: path) }
+                    }
+                    return queue
+                } catch let error as DatabaseError where readOnly && error.resultCode == .SQLITE_CANTOPEN && canOpenImmutable(path) {
+                    // A WAL database in a directory this process cannot write (read-only media):
+                    // SQLite cannot create the -shm file it reads through, so open the file as
+                    // immutable. Only when no -wal file holds commits the main file lacks.
+                    return try DatabaseQueue(path: immutableURI(path), configuration: configuration)
                 }
-                return queue
             }
         } catch let error as StoreError {
             throw error
@@ -86,6 +93,21 @@ public final class DocumentStore: Sendable {
             try store.read { tx in try SchemaMigrator.requireCurrent(tx.db, path: path) }
         }
         return store
+    }
+
+    /// Whether `path` may be read as an immutable file: it exists, and no non-empty `-wal` file
+    /// beside it holds commits that reading the main file alone would miss.
+    static func canOpenImmutable(_ path: String) -> Bool {
+        let attributes = try? FileManager.default.attributesOfItem(atPath: path + "-wal")
+        return attributes == nil || (attributes?[.size] as? NSNumber)?.intValue == 0
+    }
+
+    /// `file:PATH?immutable=1`, the path percent-encoded as SQLite's URI filenames need.
+    static func immutableURI(_ path: String) -> String {
+        let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
+        var allowed = CharacterSet.urlPathAllowed
+        allowed.remove(charactersIn: "?#%")
+        return "file:" + (absolute.addingPercentEncoding(withAllowedCharacters: allowed) ?? absolute) + "?immutable=1"
     }
 
     /// A second connection to the same file, for reading only: its reads run while this

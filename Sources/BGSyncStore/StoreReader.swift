@@ -71,16 +71,29 @@ public struct StoreReader {
         var body: String
         var deleted: Bool
         var attachments: [StoredAttachment]
+        /// Why the body breaks ``DocumentRules``, when it was checked and does.
+        var problem: String? = nil
     }
 
-    func storedRevision(row: Int64) throws -> StoredRevision? {
-        guard let rev = try Row.fetchOne(db.cachedStatement(sql: """
-                  SELECT body, deleted, EXISTS (SELECT 1 FROM rev_attachments WHERE rev_id = ?1) FROM revs WHERE rev_id = ?1
-                  """), arguments: [row]),
-              let body: String = rev[0]
-        else { return nil }
-        let hasAttachments: Bool = rev[2]
-        return StoredRevision(body: body, deleted: rev[1], attachments: hasAttachments ? try attachments(ofRevisionRow: row) : [])
+    /// The body, deleted flag and attachments of the revision in `row`, or nil when it has no
+    /// body (not a leaf).
+    ///
+    /// - Parameter validate: also check the stored body against ``DocumentRules`` (invalid
+    ///   UTF-8, too deep, not an object…: written by an older bgsync or a foreign writer) and
+    ///   say why it breaks them in ``StoredRevision/problem``. Without it the body is read as
+    ///   it is, invalid UTF-8 repaired.
+    func storedRevision(row: Int64, validate: Bool = false) throws -> StoredRevision? {
+        let statement = SQLiteStatement(try db.cachedStatement(sql: """
+            SELECT body, deleted, EXISTS (SELECT 1 FROM rev_attachments WHERE rev_id = ?1) FROM revs WHERE rev_id = ?1
+            """))
+        statement.bind([.int(row)])
+        guard try statement.step(), let bytes = statement.bytes(0) else { return nil }
+        let deleted = statement.int(1) != 0
+        let hasAttachments = statement.int(2) != 0
+        try statement.run()
+        return StoredRevision(body: String(decoding: bytes, as: UTF8.self), deleted: deleted,
+                              attachments: hasAttachments ? try attachments(ofRevisionRow: row) : [],
+                              problem: validate ? DocumentRules.problem(inBody: bytes) : nil)
     }
 
     func attachments(ofRevisionRow row: Int64) throws -> [StoredAttachment] {
@@ -134,6 +147,9 @@ public struct StoreReader {
         case ok(String)
         /// The revision is not in the store.
         case missing(RevisionID)
+        /// The revision is stored, but its body breaks ``DocumentRules`` (written by an older
+        /// bgsync or a foreign writer), so it cannot be replicated; `reason` says why.
+        case invalid(RevisionID, reason: String)
     }
 
     /// Revisions of one document with their histories, as
@@ -169,8 +185,12 @@ public struct StoreReader {
         }
         var found: [OpenRevision] = []
         for rev in wanted {
-            guard let row = loaded.rows[rev], let stored = try storedRevision(row: row) else {
+            guard let row = loaded.rows[rev], let stored = try storedRevision(row: row, validate: true) else {
                 found.append(.missing(rev))
+                continue
+            }
+            if let problem = stored.problem {
+                found.append(.invalid(rev, reason: problem))
                 continue
             }
             var meta = DocumentJSON.Metadata()

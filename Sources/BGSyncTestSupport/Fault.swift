@@ -57,6 +57,9 @@ public struct Fault: Sendable, CustomStringConvertible {
     public enum Action: Sendable {
         /// Answer with this status, headers and body (a CouchDB-style error when nil).
         case status(Int, body: String?, headers: [(String, String)])
+        /// Answer with this status and these exact body bytes (which need not be UTF-8): a
+        /// hand-written response such as a `_bulk_get` holding one document in Latin-1.
+        case bytes(Int, body: [UInt8])
         /// Close the TCP connection with a reset (`SO_LINGER` 0) without sending anything.
         case resetConnection
         /// Send the real response head (with the full `Content-Length`), then only the first
@@ -103,6 +106,12 @@ public struct Fault: Sendable, CustomStringConvertible {
     public static func status(_ code: Int, body: String? = nil, headers: [(String, String)] = [],
                               method: String? = nil, path: PathPattern = .any, skip: Int = 0, times: Int = 1) -> Fault {
         Fault(.status(code, body: body, headers: headers), method: method, path: path, skip: skip, times: times)
+    }
+
+    /// Answers `code` with exactly `body` (any bytes) and `Content-Type: application/json`.
+    public static func bytes(_ code: Int, body: [UInt8], method: String? = nil, path: PathPattern = .any,
+                             skip: Int = 0, times: Int = 1) -> Fault {
+        Fault(.bytes(code, body: body), method: method, path: path, skip: skip, times: times)
     }
 
     /// 429 `{"error":"too_many_requests","reason":"You have exceeded your request rate limit."}`
@@ -175,6 +184,7 @@ public struct Fault: Sendable, CustomStringConvertible {
     public var description: String {
         let name = switch action {
         case .status(let code, _, _): "status \(code)"
+        case .bytes(let code, let body): "status \(code) with \(body.count) bytes"
         case .resetConnection: "resetConnection"
         case .truncateBody(let bytes): "truncateBody(afterBytes: \(bytes))"
         case .malformedJSON: "malformedJSON"

@@ -130,6 +130,12 @@ public final class FixtureServer: Sendable {
     /// `http://127.0.0.1:PORT` (`https://` with ``Configuration/tls``).
     public var baseURL: String { "\(core.configuration.tls ? "https" : "http")://127.0.0.1:\(port)" }
 
+    /// JSON text as this server (like CouchDB) stores a document it is sent: without the white
+    /// space between tokens; strings and numbers byte for byte.
+    public static func compact(_ json: [UInt8]) -> [UInt8] {
+        JSONText.minified(json)
+    }
+
     /// The URL of a database: ``baseURL`` + `/` + the name (a `/` in the name is sent as `%2F`).
     public func url(_ database: String) -> String {
         baseURL + "/" + database.replacingOccurrences(of: "/", with: "%2F")

@@ -247,9 +247,11 @@ struct HTTPReplicationTests {
     func slowResponse() async throws {
         try await withServer { server, remote, dir in
             for i in 0..<3 { try remote.put("r\(i)", "{}") }
-            server.inject(.delay(seconds: 2, path: .suffix("/_revs_diff")))
+            // Margins for a loaded machine: the in-process server must answer the other
+            // requests (and the retry) within the timeout while the test suite runs around it.
+            server.inject(.delay(seconds: 8, path: .suffix("/_revs_diff")))
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
-            configuration.http.requestTimeout = 0.5
+            configuration.http.requestTimeout = 4
             configuration.http.initialRetryDelay = 0.01
             let result = try await Replicator(configuration: configuration).run()
             #expect(result.pull?.docsWritten == 3)

@@ -14,8 +14,9 @@ func withTempDirectory<T>(_ body: (String) async throws -> T) async throws -> T 
 /// Runs a replication quickly (short retry delays) and returns its result.
 func sync(_ database: String, _ remote: String, direction: ReplicatorConfiguration.Direction = .pullAndPush,
           batchSize: Int = 500, auth: Authentication = .none, pushFilter: PushFilter? = nil, pullFilter: PullFilter? = nil,
-          maxRetries: Int = 5, shouldStop: (@Sendable () -> Bool)? = nil) async throws -> SyncResult {
+          maxRetries: Int = 5, createTarget: Bool = true, shouldStop: (@Sendable () -> Bool)? = nil) async throws -> SyncResult {
     var configuration = ReplicatorConfiguration(database: database, remote: try Endpoint(parsing: remote), direction: direction)
+    configuration.createTarget = createTarget
     configuration.batchSize = batchSize
     configuration.http.auth = auth
     configuration.http.initialRetryDelay = 0.01

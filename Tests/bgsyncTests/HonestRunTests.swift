@@ -144,13 +144,19 @@ struct HonestRunTests {
         #expect(counts["pull"]?["docs_written"]?.intValue == 1 && counts["push"]?["docs_written"]?.intValue == 1, "\(real.stdout)")
     }
 
-    @Test("a dry run never creates a missing file: remote")
+    @Test("a dry run never creates a missing file: remote; it fails as the real run would without create_target")
     func dryRunMissingRemote() async throws {
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
         try sandbox.registry(remote: "file:data/backup.sqlite", extra: "direction = \"push\"")
         try DocumentStore.open(at: sandbox.localStore).write { _ = try $0.put(id: "a", json: "{}"); _ = try $0.put(id: "b", json: "{}") }
         let job = try sandbox.job()
+        let refused = try await sandbox.bgsync(["run", job, "--dry-run", "--json"])
+        #expect(refused.status == 66, "\(refused.stderr)")
+        #expect(refused.stderr.contains("backup.sqlite: no such database file"), "\(refused.stderr)")
+        #expect(!FileManager.default.fileExists(atPath: sandbox.root + "/data/backup.sqlite"))
+
+        try sandbox.registry(remote: "file:data/backup.sqlite", extra: "direction = \"push\"\ncreate_target = true")
         let dry = try await sandbox.bgsync(["run", job, "--dry-run", "--json"])
         #expect(dry.status == 0, "\(dry.stderr)")
         let result = try JSONValue.parse(dry.stdout)

@@ -11,10 +11,11 @@ struct SyncCommand: AsyncParsableCommand {
         commandName: "sync",
         abstract: "Pull REMOTE into LOCAL to completion, then push LOCAL to REMOTE (no job file needed).",
         discussion: """
-            LOCAL is a bgsync database file (created if missing). REMOTE is a CouchDB-compatible \
-            database URL (http(s)://host:port/db) or another bgsync database file (optionally \
-            file:-prefixed). Credentials never go on the command line: give --user and \
-            --password-file FILE, or set BGSYNC_PASSWORD.
+            LOCAL is a bgsync database file (created by a pull if missing). REMOTE is a \
+            CouchDB-compatible database URL (http(s)://host:port/db) or another bgsync database \
+            file (optionally file:-prefixed), which must exist unless --create-target is given \
+            (as must LOCAL for --push-only). Credentials never go on the command line: give \
+            --user and --password-file FILE, or set BGSYNC_PASSWORD.
             """
     )
 
@@ -49,6 +50,8 @@ struct SyncCommand: AsyncParsableCommand {
     var timeout: String?
     @Option(help: ArgumentHelp("How long to wait for a connection to the server.", valueName: "duration"))
     var connectTimeout: String = "10s"
+    @Flag(help: "Create a missing file REMOTE (or, with --push-only, a missing LOCAL); without it a missing database is exit 66.")
+    var createTarget = false
     @OptionGroup var log: LogOptions
 
     func validate() throws {
@@ -74,6 +77,7 @@ struct SyncCommand: AsyncParsableCommand {
             configuration.http.caFile = caFile
             configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
             configuration.maxDelete = allowMassDeletion || force ? nil : DeletionLimit(parsing: maxDelete)
+            configuration.createTarget = createTarget
             if let user {
                 let password = try readPassword()
                 configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)

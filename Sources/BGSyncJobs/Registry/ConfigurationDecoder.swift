@@ -13,7 +13,7 @@ struct ConfigurationDecoder {
 
     static let keys = ["kind", "database", "remote", "direction", "batch_size", "auth", "headers", "pull_filter",
                        "push_filter", "conflicts", "tls", "connect_timeout", "request_timeout", "stall_timeout",
-                       "max_retries", "retry_delay", "retry_time"]
+                       "max_retries", "retry_delay", "retry_time", "create_target"]
     static let authKeys = ["type", "user", "password_file", "password_env", "password_credential",
                            "token_file", "token_env", "token_command"]
     static let tlsKeys = ["ca_file", "client_cert", "client_key", "insecure"]
@@ -41,6 +41,7 @@ struct ConfigurationDecoder {
         var configuration = ReplicatorConfiguration(database: database, remote: remote)
         configuration.direction = try table.choice("direction", ReplicatorConfiguration.Direction.self) ?? .pullAndPush
         configuration.batchSize = try table.int("batch_size", range: 1...10_000) ?? configuration.batchSize
+        configuration.createTarget = try table.bool("create_target") ?? false
         if let conflicts = try table.string("conflicts"), conflicts != "default" {
             throw table.error("conflicts", "\"\(conflicts)\" is not supported yet; accepted: default (CouchDB semantics: a deterministic winner, losing revisions kept as conflicts)")
         }

@@ -12,7 +12,8 @@ public enum SysExit {
     /// EX_DATAERR: data bgsync cannot accept (malformed server response or input), or data it
     /// will not push without confirmation (a mass deletion refused by `max_delete`).
     public static let dataError: Int32 = 65
-    /// EX_NOINPUT: a file named on the command line does not exist.
+    /// EX_NOINPUT: a file named on the command line does not exist, or a database a sync would
+    /// need (a `file:` remote, the local database of a push) and is not to create.
     public static let noInput: Int32 = 66
     /// EX_UNAVAILABLE: server unreachable after retries, or the remote database is missing.
     public static let unavailable: Int32 = 69
@@ -33,6 +34,7 @@ public enum SysExit {
             switch error.kind {
             case .configuration: return config
             case .unreachable, .databaseNotFound: return unavailable
+            case .missingDatabase: return noInput
             case .transient, .rejected, .interrupted, .localStoreBusy: return tempFail
             case .malformedResponse, .deletionRefused: return dataError
             case .unauthorized: return noPermission

@@ -32,6 +32,12 @@ public struct ReplicatorConfiguration: Sendable {
     /// than this does not start (``ReplicationError/Kind/deletionRefused``). Default
     /// ``DeletionLimit/standard`` (50 %); nil pushes whatever it deletes (`--force`).
     public var maxDelete: DeletionLimit? = .standard
+    /// Whether a run may create a database that does not exist (CouchDB's replicator calls it
+    /// `create_target`): a `file:` remote, or the local database of a push-only run. Off by
+    /// default: a mistyped or unmounted path is an error (``ReplicationError/Kind/missingDatabase``),
+    /// not a new empty database. A pull always creates a missing local database (a job's
+    /// first run fills it); an HTTP remote is never created.
+    public var createTarget = false
 
     /// Creates a configuration with the defaults above.
     public init(database: String, remote: Endpoint, direction: Direction = .pullAndPush) {

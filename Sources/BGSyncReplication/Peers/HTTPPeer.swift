@@ -267,14 +267,17 @@ public final class HTTPPeer: ReplicationPeer {
                                 try reader.beginObject()
                                 while let docKey = try reader.nextKey() {
                                     if docKey == "ok" {
-                                        let range = try reader.skipValue()
+                                        // One bad document is skipped, not the response: its
+                                        // extent is found by structure, its content checked apart.
+                                        let range = try reader.skipValueStructurally()
+                                        let problem = DocumentRules.problem(inDocument: body, range: range)
                                         // The result's "id" (sent before "docs" by CouchDB, PouchDB
                                         // and Sync Gateway) names the document; only without it is
                                         // the document itself scanned for its _id.
-                                        guard let docID = try id ?? Self.documentID(in: body, range: range) else {
+                                        guard let docID = try id ?? (problem == nil ? Self.documentID(in: body, range: range) : nil) else {
                                             throw ReplicationError(.malformedResponse, "\(context): a document without _id")
                                         }
-                                        fetched.append(FetchedRevision(id: docID, json: Array(body[range])))
+                                        fetched.append(Self.fetched(docID, body, range, problem: problem))
                                     } else {
                                         _ = try reader.skipValue()  // {"error":…}: revision gone (e.g. compacted); skipped
                                     }
@@ -290,6 +293,12 @@ public final class HTTPPeer: ReplicationPeer {
             throw ReplicationError(.malformedResponse, "\(context): the server sent invalid JSON (\(error))")
         }
         return fetched
+    }
+
+    /// The document in `body[range]`, or its refusal when it is not valid JSON (`problem`).
+    static func fetched(_ id: String, _ body: [UInt8], _ range: Range<Int>, problem: String?) -> FetchedRevision {
+        guard let problem else { return FetchedRevision(id: id, json: Array(body[range])) }
+        return .refused(id: id, rev: nil, reason: "the server sent a document that is \(problem)")
     }
 
     static func documentID(in body: [UInt8], range: Range<Int>) throws -> String? {
@@ -338,8 +347,12 @@ public final class HTTPPeer: ReplicationPeer {
             while try reader.nextElement() {
                 try reader.beginObject()
                 while let key = try reader.nextKey() {
-                    let range = try reader.skipValue()
-                    if key == "ok" { fetched.append(FetchedRevision(id: id, json: Array(body[range]))) }
+                    guard key == "ok" else {
+                        try reader.skipValue()
+                        continue
+                    }
+                    let range = try reader.skipValueStructurally()
+                    fetched.append(Self.fetched(id, body, range, problem: DocumentRules.problem(inDocument: body, range: range)))
                 }
             }
             try reader.finish()

@@ -1,4 +1,5 @@
 import BGSyncStore
+import Foundation
 
 /// A local bgsync store as a replication peer: the local side of every run, or the remote side
 /// when the remote is another store file (`file:/path`).
@@ -16,11 +17,16 @@ public struct LocalPeer: ReplicationPeer {
         self.reader = reader ?? store
     }
 
-    /// Opens (creating if needed) the store at `path` with a second connection for reads.
-    /// - Throws: ``ReplicationError`` (`localStore`) naming the file.
-    public init(openingAt path: String) throws {
+    /// Opens the store at `path` with a second connection for reads; a missing file is
+    /// created only when `create` is true.
+    /// - Throws: ``ReplicationError`` `missingDatabase` naming a missing file that was not to be
+    ///   created, `localStore` for any other failure.
+    public init(openingAt path: String, create: Bool = true) throws {
+        if !create && !FileManager.default.fileExists(atPath: path) {
+            throw ReplicationError(.missingDatabase, "\(path): no such database file (bgsync creates it only when asked: create_target = true, or sync --create-target)")
+        }
         do {
-            let store = try DocumentStore.open(at: path)
+            let store = try DocumentStore.open(at: path, mode: create ? .readWriteCreate : .readWrite)
             self.init(store: store, reader: try store.concurrentReader())
         } catch let error as StoreError {
             throw ReplicationError.localStore(error)
@@ -88,8 +94,13 @@ public struct LocalPeer: ReplicationPeer {
                 for request in requests {
                     let mode: AttachmentMode = .since(request.attsSince)
                     for result in try tx.openRevisions(request.id, revs: request.revs, latest: true, attachments: mode) {
-                        if case .ok(let json) = result {
+                        switch result {
+                        case .ok(let json):
                             fetched.append(FetchedRevision(id: request.id, json: Array(json.utf8)))
+                        case .invalid(let rev, let reason):
+                            fetched.append(.refused(id: request.id, rev: rev.description, reason: "the source's stored revision is not a valid document: \(reason)"))
+                        case .missing:
+                            break
                         }
                     }
                 }
@@ -98,36 +109,51 @@ public struct LocalPeer: ReplicationPeer {
         }
     }
 
+    /// Stores what it can: a revision that is not an acceptable document (bad JSON, a bad
+    /// `_revisions`, a body over the limits) is refused on its own, listed in the result's
+    /// failures, and the rest of the batch is written.
     public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
-        var parsed: [IncomingDocument] = []
+        var parsed: [(id: String, document: IncomingDocument)] = []
+        var failures: [WriteFailure] = []
         parsed.reserveCapacity(revisions.count)
         for revision in revisions {
+            if let refusal = revision.refusal {
+                failures.append(refusal)
+                continue
+            }
             do {
-                parsed.append(try IncomingDocument(json: revision.json))
+                parsed.append((revision.id, try IncomingDocument(json: revision.json)))
             } catch let error as StoreError {
-                throw ReplicationError(.malformedResponse, "document \"\(revision.id)\" from the source is not acceptable: \(error.message)")
+                failures.append(Self.refusal(revision.id, rev: nil, error))
             }
         }
         return try local(store) { store in
             try store.write { tx in
                 var missingStubs = Set<String>()
                 var conflicts = 0
-                for (index, document) in parsed.enumerated() {
+                var written = 0
+                for (id, document) in parsed {
                     do {
-                        if try tx.saveReplicated(document, id: revisions[index].id).createdConflict { conflicts += 1 }
+                        if try tx.saveReplicated(document, id: id).createdConflict { conflicts += 1 }
+                        written += 1
                     } catch let error as StoreError where error.code == .missingStub {
-                        missingStubs.insert(revisions[index].id)
+                        missingStubs.insert(id)
                     } catch let error as StoreError where error.code == .invalidDocument || error.code == .invalidRevision {
-                        throw ReplicationError(.malformedResponse, "document \"\(revisions[index].id)\" from the source is not acceptable: \(error.message)")
+                        failures.append(Self.refusal(id, rev: document.rev?.description, error))
                     }
                 }
                 if !missingStubs.isEmpty { throw MissingStubs(ids: missingStubs) }
                 if let checkpoint {
                     try tx.putLocal(id: "_local/" + checkpoint.id, json: checkpoint.body.serialized)
                 }
-                return WriteResult(written: parsed.count, failures: [], conflictsCreated: conflicts)
+                return WriteResult(written: written, failures: failures, conflictsCreated: conflicts)
             }
         }
+    }
+
+    /// A revision this store will not take, as `_bulk_docs` would list it.
+    static func refusal(_ id: String, rev: String?, _ error: StoreError) -> WriteFailure {
+        WriteFailure(id: id, rev: rev, error: error.couchError, reason: error.message)
     }
 
     /// Runs work on `store` (this peer's writer or reader), turning store errors into

@@ -128,13 +128,25 @@ public struct RevisionRequest: Sendable, Equatable {
 public struct FetchedRevision: Sendable {
     /// The document id.
     public var id: String
-    /// The JSON text (UTF-8).
+    /// The JSON text (UTF-8); empty for a refused revision.
     public var json: [UInt8]
+    /// Set when the source's revision breaks ``DocumentRules`` (a body that is not valid JSON,
+    /// not UTF-8, nested too deep…): no target can store it, so the replicator skips it and
+    /// counts it in `doc_write_failures` with this id and reason, as CouchDB's replicator
+    /// counts a document the target refuses, and replicates the rest.
+    public var refusal: WriteFailure?
 
     /// Creates a fetched revision.
     public init(id: String, json: [UInt8]) {
         self.id = id
         self.json = json
+    }
+
+    /// A revision the source holds but that cannot be replicated, and why.
+    public static func refused(id: String, rev: String?, reason: String) -> FetchedRevision {
+        var revision = FetchedRevision(id: id, json: [])
+        revision.refusal = WriteFailure(id: id, rev: rev, error: "bad_request", reason: reason)
+        return revision
     }
 }
 
@@ -148,6 +160,14 @@ public struct WriteFailure: Sendable, Equatable {
     public var error: String
     /// CouchDB's `reason`.
     public var reason: String
+
+    /// Creates a failure.
+    public init(id: String, rev: String?, error: String, reason: String) {
+        self.id = id
+        self.rev = rev
+        self.error = error
+        self.reason = reason
+    }
 }
 
 /// The outcome of ``ReplicationPeer/write(_:checkpoint:)``.

@@ -43,16 +43,24 @@ public struct IncomingDocument: Sendable {
             throw StoreError.invalidDocument(nil, "the body is not a JSON object: \(error)")
         }
         self.init()
-        var bodyText = "{"
-        var first = true
+        // The body's members are kept as raw text, with the separators between them: runs of
+        // consecutive body members are copied whole (a body the way a store or CouchDB sends
+        // it is one run), so the body arrives byte for byte as it was stored.
+        var runs: [Range<Int>] = []
+        var inRun = false
         var revText: String?
         for member in members {
             guard member.key.hasPrefix("_") else {
-                if !first { bodyText += "," }
-                first = false
-                bodyText += String(decoding: bytes[member.keyRange.lowerBound..<member.valueRange.upperBound], as: UTF8.self)
+                let end = member.valueRange.upperBound
+                if inRun, let last = runs.popLast() {
+                    runs.append(last.lowerBound..<end)
+                } else {
+                    runs.append(member.keyRange.lowerBound..<end)
+                }
+                inRun = true
                 continue
             }
+            inRun = false
             if try readCommonMember(member, of: bytes, revText: &revText) { continue }
             let value: JSONValue
             do {
@@ -98,7 +106,17 @@ public struct IncomingDocument: Sendable {
                 }
             }
         }
-        body = bodyText + "}"
+        var bodyBytes: [UInt8] = [UInt8(ascii: "{")]
+        bodyBytes.reserveCapacity(runs.reduce(2) { $0 + $1.count + 1 })
+        for (index, run) in runs.enumerated() {
+            if index > 0 { bodyBytes.append(UInt8(ascii: ",")) }
+            bodyBytes += bytes[run]
+        }
+        bodyBytes.append(UInt8(ascii: "}"))
+        if bodyBytes.count > DocumentRules.maximumBodyBytes {
+            throw StoreError.invalidDocument(id, "the body is \(bodyBytes.count) bytes, more than the \(DocumentRules.maximumBodyBytes) (256 MiB) a document may hold")
+        }
+        body = String(decoding: bodyBytes, as: UTF8.self)
         if let revisions, let rev, revisions.first != rev {
             throw StoreError.invalidDocument(id, "_rev \(revText ?? rev.description) does not match _revisions, whose newest revision is \(revisions[0])")
         }

@@ -308,6 +308,61 @@ public struct JSONReader: Sendable {
         }
     }
 
+    /// Skips one value by its structure alone — brackets, and strings with their escapes —
+    /// without validating what is inside (UTF-8, control characters, escapes, numbers, nesting
+    /// depth), and returns the byte range of its raw text.
+    ///
+    /// A caller that must take one bad element out of an otherwise good container (one bad
+    /// document among a server's many) skips it so, then validates the range on its own with a
+    /// new reader. Throws only when the value never ends, or does not start like a value.
+    @discardableResult
+    public mutating func skipValueStructurally() throws(JSONError) -> Range<Int> {
+        try beginValue()
+        let start = offset
+        guard start < endOffset else { throw Self.endOfInput(start) }
+        var i = start
+        var depth = 0
+        repeat {
+            guard i < endOffset else { throw Self.endOfInput(i) }
+            switch bytes[i] {
+            case UInt8(ascii: "\""):
+                i += 1
+                while i < endOffset && bytes[i] != UInt8(ascii: "\"") {
+                    i += bytes[i] == UInt8(ascii: "\\") ? 2 : 1
+                }
+                guard i < endOffset else { throw Self.endOfInput(endOffset) }
+                i += 1
+            case UInt8(ascii: "{"), UInt8(ascii: "["):
+                depth += 1
+                i += 1
+            case UInt8(ascii: "}"), UInt8(ascii: "]"):
+                guard depth > 0 else { throw Self.unexpected(bytes[i], at: i) }
+                depth -= 1
+                i += 1
+            case UInt8(ascii: ","), UInt8(ascii: ":"), 0x20, 0x09, 0x0A, 0x0D:
+                guard depth > 0 else { throw Self.unexpected(bytes[i], at: i) }
+                i += 1
+            default:
+                i += 1
+            }
+            if depth == 0 {
+                // A scalar at the top of the skip ends at the next delimiter.
+                while i < endOffset, i > start, bytes[start] != UInt8(ascii: "\""), bytes[start] != UInt8(ascii: "{"),
+                      bytes[start] != UInt8(ascii: "["), !Self.isDelimiter(bytes[i]) {
+                    i += 1
+                }
+            }
+        } while depth > 0
+        offset = i
+        endValue()
+        return start..<i
+    }
+
+    private static func isDelimiter(_ c: UInt8) -> Bool {
+        c == UInt8(ascii: ",") || c == UInt8(ascii: "}") || c == UInt8(ascii: "]") || c == UInt8(ascii: ":")
+            || c == 0x20 || c == 0x09 || c == 0x0A || c == 0x0D
+    }
+
     /// Checks that only whitespace remains after the top-level value.
     public mutating func finish() throws(JSONError) {
         guard containers.isEmpty else {

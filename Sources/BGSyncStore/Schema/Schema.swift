@@ -1,8 +1,9 @@
 /// The SQLite schema of a bgsync database, as numbered migrations over `PRAGMA user_version`.
 ///
-/// Version 1 is the public contract described in the README: applications may read the
-/// `documents` view and write through its `INSTEAD OF` triggers with any SQLite client; the
-/// other tables are bgsync's own and may change between versions.
+/// The public contract described in the README: applications may read the `documents` view and
+/// write through its `INSTEAD OF` triggers with any SQLite client; the other tables are
+/// bgsync's own and may change between versions. Version 2 made the triggers refuse whatever
+/// ``DocumentRules`` refuses.
 enum Schema {
     /// The `application_id` bgsync stamps into its files (`"BGSY"`), so that a foreign SQLite
     /// file is recognised and never modified.
@@ -15,7 +16,13 @@ enum Schema {
     /// Ordered migrations: `migrations[i]` upgrades a database from version `i` to `i + 1`.
     static let migrations: [(name: String, sql: String)] = [
         ("v1: documents, revisions, attachments, changes, local documents", version1),
+        ("v2: the documents view's triggers enforce every document rule (UTF-8, depth, size, NULL, rev)", DocumentTriggers.version2),
     ]
+
+    /// The oldest version a read-only open accepts: the tables and the view that readers use are
+    /// the same from it to ``currentVersion`` (version 2 changed only the triggers), so a file on
+    /// read-only media written by an older bgsync can still be inspected.
+    static let oldestReadableVersion = 1
 
     static let version1 = #"""
     CREATE TABLE store_info (

@@ -22,14 +22,14 @@ enum SchemaMigrator {
         }
     }
 
-    /// Fails unless the schema is exactly the current one (for read-only opens, which cannot
-    /// migrate).
+    /// Fails unless the schema can be read as it is (for read-only opens, which cannot
+    /// migrate): a version from ``Schema/oldestReadableVersion`` to the current one.
     static func requireCurrent(_ db: Database, path: String) throws {
         let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
         if version == 0 {
             throw StoreError(.notADatabase, "\(path): an empty SQLite file, not yet a bgsync database")
         }
-        if version != Schema.currentVersion {
+        if version < Schema.oldestReadableVersion || version > Schema.currentVersion {
             throw StoreError(.notADatabase, "\(path): schema version \(version) needs an upgrade to \(Schema.currentVersion); open it with a writing command first")
         }
     }

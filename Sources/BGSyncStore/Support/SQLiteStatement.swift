@@ -64,6 +64,14 @@ struct SQLiteStatement {
     /// Column `index` (0-based) of the current row as an integer.
     func int(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
+    /// Column `index` of the current row as its bytes (text as stored, unrepaired), nil for NULL.
+    func bytes(_ index: Int32) -> [UInt8]? {
+        guard sqlite3_column_type(handle, index) != SQLITE_NULL else { return nil }
+        let count = Int(sqlite3_column_bytes(handle, index))
+        guard count > 0, let start = sqlite3_column_blob(handle, index) else { return [] }
+        return Array(UnsafeRawBufferPointer(start: start, count: count))
+    }
+
     /// Column `index` of the current row as text, nil for NULL.
     func text(_ index: Int32) -> String? {
         guard sqlite3_column_type(handle, index) != SQLITE_NULL, let bytes = sqlite3_column_text(handle, index) else { return nil }

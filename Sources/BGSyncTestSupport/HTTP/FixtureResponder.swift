@@ -53,6 +53,8 @@ struct FixtureResponder: HTTPResponder {
         case .status(let code, let faultBody, let extraHeaders):
             let text = faultBody ?? FixtureError(code, CouchResponse.errorName(code), "fixture fault: status \(code)").json
             answer = CouchResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
+        case .bytes(let code, let body):
+            answer = CouchResponse(status: code, headers: [], body: body)
         default:
             if case .delay(let seconds) = fault?.action {
                 try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))

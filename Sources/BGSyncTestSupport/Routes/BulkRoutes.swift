@@ -139,6 +139,8 @@ extension Routes {
                                     docs.append("{\"ok\":" + (revs ? json : JSONText.removing(["_revisions"], from: json)) + "}")
                                 case .missing(let missing):
                                     docs.append(Self.bulkGetError(id: id, rev: missing.description, error: "not_found", reason: "missing"))
+                                case .invalid(let bad, let reason):
+                                    docs.append(Self.bulkGetError(id: id, rev: bad.description, error: "bad_request", reason: reason))
                                 }
                             }
                         } else {

@@ -50,7 +50,7 @@ extension Routes {
             let items = results.map { result -> String in
                 switch result {
                 case .ok(let json): "{\"ok\":" + (keepRevisions ? json : JSONText.removing(["_revisions"], from: json)) + "}"
-                case .missing(let rev): "{\"missing\":" + JSONText.quoted(rev.description) + "}"
+                case .missing(let rev), .invalid(let rev, _): "{\"missing\":" + JSONText.quoted(rev.description) + "}"
                 }
             }
             return .json(200, JSONText.array(items))

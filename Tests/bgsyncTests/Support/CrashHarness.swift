@@ -217,6 +217,9 @@ final class CrashScenario {
         let died = runs.filter { $0["reason"]?.stringValue == "process died" }.count
         let synced = runs.filter { $0["outcome"]?.stringValue == "synced" }.count
         #expect(died >= tally[.midTransfer] + tally[.afterTransfer] && died <= tally.kills, "\(context): \(died) runs died; \(tally)")
-        #expect(synced == tally.delays.count + 1 + tally[.finishedFirst], "\(context): \(synced) synced runs; \(tally)")
+        // Every rerun and the first run synced; a kill that lands after a run recorded its
+        // success (while it writes metrics, runs hooks or exits) leaves one more.
+        let reruns = tally.delays.count + 1 + tally[.finishedFirst]
+        #expect(synced >= reruns && synced <= reruns + tally.kills - died, "\(context): \(synced) synced runs; \(tally)")
     }
 }

@@ -58,6 +58,8 @@ struct StoreContents {
                         }
                     case .missing(let rev):
                         contents.problems.append("\(change.id): leaf \(rev) has no body")
+                    case .invalid(let rev, let reason):
+                        contents.problems.append("\(change.id): leaf \(rev) is not a valid document: \(reason)")
                     }
                 }
                 contents.documents[change.id] = Document(
