@@ -93,7 +93,7 @@ public struct JobRunner: Sendable {
         do {
             guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag) else {
                 let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
-                return skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, logger: logger)
+                return await skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, logger: logger)
             }
             lock = acquired
         } catch {
@@ -108,7 +108,7 @@ public struct JobRunner: Sendable {
             return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
         }
         if case .skip(let reason) = ScheduleDecider.decide(job: record, policy: job.schedule, now: Date(), force: options.force) {
-            return skip(reason, job: job, state: state, pid: pid, started: started, logger: logger)
+            return await skip(reason, job: job, state: state, pid: pid, started: started, logger: logger)
         }
         var verdicts: [ConstraintVerdict] = []
         if !options.force {
@@ -116,7 +116,7 @@ public struct JobRunner: Sendable {
             let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
             verdicts = job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
             if let failed = verdicts.first(where: { !$0.satisfied }) {
-                var report = skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, logger: logger)
+                var report = await skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, logger: logger)
                 report.constraints = verdicts
                 return report
             }
@@ -131,7 +131,7 @@ public struct JobRunner: Sendable {
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
         do {
-            var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
+            var configuration = try await registry.makeConfiguration(factory: job.factory, input: job.input, environment: options.environment)
             configuration.maxDelete = options.force ? nil : job.maxDelete
             if configuration.http.insecure {
                 logger.warning("TLS certificate verification is OFF for this job (tls.insecure = true)")
@@ -183,11 +183,11 @@ public struct JobRunner: Sendable {
             if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        await Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
         return report
     }
 
-    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, logger: Logger) -> Report {
+    private func skip(_ reason: SkipReason, job: JobFile, state: StateDatabase, pid: Int32, started: Date, logger: Logger) async -> Report {
         logger.info("skipped", metadata: ["reason": "\(reason.description(tag: job.tag))"])
         var report = Report(tag: job.tag, outcome: .skipped, reason: reason.description(tag: job.tag), reasonCode: reason.code, exitCode: SysExit.ok)
         do {
@@ -198,7 +198,7 @@ public struct JobRunner: Sendable {
             report.exitCode = SysExit.code(for: error)
         }
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
+        await Hooks.run(job.hooks, report: report, environment: options.environment, logger: logger)
         return report
     }
 }
