@@ -87,7 +87,8 @@ struct ChildSession {
                 reap(blocking: false)
             }
         }
-        if timedOut || cancelled { killGroup() }
+        // The deadline, a cancellation, or (never seen) a failing poll: stop the whole group.
+        if timedOut || cancelled || waitStatus == nil { killGroup() }
         let status = waitStatus ?? 0
         let exited = status & 0x7f == 0
         let outcome = ChildProcess.Outcome(

@@ -10,7 +10,7 @@ import Glibc
 @Suite("ChildProcess")
 struct ChildProcessTests {
     /// A script that starts `sleep 30` in the background, writes its pid to `$1`, and waits.
-    static let sleeperWithGrandchild = ["/bin/sh", "-c", "sleep 30 & echo $! > \"$1\"; wait"]
+    static let sleeperWithGrandchild = "sleep 30 & echo $! > \"$1\"; wait"
 
     @Test("exit status, stdout and stderr, argv as given without a shell")
     func statusAndOutput() async throws {
@@ -78,16 +78,10 @@ struct ChildProcessTests {
 
     @Test("at the timeout the whole process group is killed, the grandchild included")
     func timeoutKillsGroup() async throws {
-        let directory = try Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let pidFile = directory + "/grandchild.pid"
-        let started = Date()
-        let outcome = try await ChildProcess.run(Self.sleeperWithGrandchild + ["sh", pidFile], timeout: 1)
-        let elapsed = Date().timeIntervalSince(started)
+        let (outcome, elapsed, grandchild) = try await Self.timedRun(Self.sleeperWithGrandchild, timeout: 1)
         #expect(outcome.timedOut && outcome.status == nil && !outcome.succeeded)
         #expect(outcome.ending(timeout: 1) == "timed out after 1s")
         #expect(elapsed >= 0.9 && elapsed < 5, "\(elapsed) s")
-        let grandchild = try Self.pid(in: pidFile)
         #expect(await Self.isGone(grandchild), "the grandchild sleep \(grandchild) survived")
 
         // A program that ignores SIGTERM gets SIGKILL after the grace.
@@ -99,16 +93,11 @@ struct ChildProcessTests {
 
     @Test("reading stops at the deadline when a grandchild holds the output open after the program exited")
     func grandchildHoldingPipe() async throws {
-        let directory = try Self.temporaryDirectory()
-        defer { try? FileManager.default.removeItem(atPath: directory) }
-        let pidFile = directory + "/grandchild.pid"
-        let started = Date()
-        let outcome = try ChildProcess.runSynchronously(["/bin/sh", "-c", "echo hi; sleep 30 & echo $! > \"$1\"", "sh", pidFile], timeout: 1)
-        let elapsed = Date().timeIntervalSince(started)
+        let (outcome, elapsed, grandchild) = try await Self.timedRun("echo hi; sleep 30 & echo $! > \"$1\"", timeout: 1, synchronously: true)
         #expect(outcome.timedOut)
         #expect(String(decoding: outcome.stdout, as: UTF8.self) == "hi\n")
         #expect(elapsed < 5, "\(elapsed) s")
-        #expect(await Self.isGone(try Self.pid(in: pidFile)))
+        #expect(await Self.isGone(grandchild))
     }
 
     @Test("cancelling the task kills the process group and throws CancellationError")
@@ -116,7 +105,7 @@ struct ChildProcessTests {
         let directory = try Self.temporaryDirectory()
         defer { try? FileManager.default.removeItem(atPath: directory) }
         let pidFile = directory + "/grandchild.pid"
-        let argv = Self.sleeperWithGrandchild + ["sh", pidFile]
+        let argv = ["/bin/sh", "-c", Self.sleeperWithGrandchild, "sh", pidFile]
         let task = Task { try await ChildProcess.run(argv, timeout: 60) }
         let waitStart = Date()
         while (try? Self.pid(in: pidFile)) == nil && Date().timeIntervalSince(waitStart) < 20 {
@@ -187,6 +176,18 @@ struct ChildProcessTests {
         let path = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-child-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
         return path
+    }
+
+    /// Runs `/bin/sh -c script sh PIDFILE` (the script writes a grandchild's pid to `$1`); the
+    /// outcome, the seconds it took and the grandchild's pid.
+    static func timedRun(_ script: String, timeout: Double, synchronously: Bool = false) async throws
+        -> (outcome: ChildProcess.Outcome, elapsed: Double, grandchild: pid_t) {
+        let directory = try temporaryDirectory()
+        defer { try? FileManager.default.removeItem(atPath: directory) }
+        let argv = ["/bin/sh", "-c", script, "sh", directory + "/grandchild.pid"]
+        let started = Date()
+        let outcome = synchronously ? try ChildProcess.runSynchronously(argv, timeout: timeout) : try await ChildProcess.run(argv, timeout: timeout)
+        return (outcome, Date().timeIntervalSince(started), try pid(in: argv[4]))
     }
 
     static func pid(in file: String) throws -> pid_t {
