@@ -21,7 +21,7 @@ import Darwin
 ///   SIGTERM, then SIGKILL after ``killGrace``, and reading stops even when a grandchild still
 ///   holds a pipe open.
 /// * No polling: one thread sleeps in `poll(2)` on the pipes, a pidfd for the child's exit and
-///   a wake pipe for cancellation, so `/bin/true` costs about a millisecond.
+///   a wake pipe for cancellation, so `/bin/true` costs a millisecond or two.
 ///
 /// ``run(_:input:environment:timeout:maxOutput:)`` is the primary, cancellable entry; the work
 /// happens on a thread of its own (never on Swift's cooperative pool or Dispatch's, where a
