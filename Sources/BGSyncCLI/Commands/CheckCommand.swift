@@ -6,7 +6,7 @@ import Foundation
 
 /// `bgsync check JOB`: validate a job and its registry, show each constraint and whether the
 /// job is due — without syncing, and without writing anything (the state is read if it exists).
-struct CheckCommand: ParsableCommand {
+struct CheckCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "check",
         abstract: "Validate a job and its registry, show each constraint's value and verdict, and whether the job is due.")
@@ -17,14 +17,14 @@ struct CheckCommand: ParsableCommand {
     var json = false
     @OptionGroup var state: StateOptions
 
-    func run() throws {
+    func run() async throws {
         let environment = state.environment
         do {
             let path = try JobFile.locate(job, environment: environment)
             try FilePermissions.checkTrusted(path, what: "job file")
             let file = try JobFile.load(path: path)
             let registry = try FactoryRegistry.load(path: file.registry, required: file.registryExplicit)
-            let configuration = try registry.makeConfiguration(factory: file.factory, input: file.input, environment: environment)
+            let configuration = try await registry.makeConfiguration(factory: file.factory, input: file.input, environment: environment)
             let root = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
             let verdicts = file.constraints.evaluate(probe: SystemProbe(root: root, path: environment["PATH"]), databasePath: configuration.database)
             // Read-only: check writes nothing (no state directory or database is created).

@@ -73,7 +73,7 @@ struct ScheduleTargetOptions: ParsableArguments {
             return
         }
         for command in full {
-            let outcome = try ProgramRunner.run([systemctl!] + command.dropFirst(), timeout: 60)
+            let outcome = try ChildProcess.runSynchronously([systemctl!] + command.dropFirst(), timeout: 60)
             guard outcome.status == 0 else {
                 let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
                 throw InstallerError(SysExit.unavailable, "\(command.joined(separator: " ")) failed\(message.isEmpty ? "" : ": " + message)")
@@ -92,7 +92,7 @@ struct ScheduleTargetOptions: ParsableArguments {
             return String(decoding: data, as: UTF8.self)
         }
         let crontab = try crontabProgram()
-        let outcome = try ProgramRunner.run([crontab, "-l"], timeout: 30)
+        let outcome = try ChildProcess.runSynchronously([crontab, "-l"], timeout: 30)
         if outcome.status == 0 { return String(decoding: outcome.stdout, as: UTF8.self) }
         let message = String(decoding: outcome.stderr, as: UTF8.self)
         if message.lowercased().contains("no crontab") { return "" }
@@ -105,7 +105,7 @@ struct ScheduleTargetOptions: ParsableArguments {
             return
         }
         let crontab = try crontabProgram()
-        let outcome = try ProgramRunner.run([crontab, "-"], input: Array(text.utf8), timeout: 30)
+        let outcome = try ChildProcess.runSynchronously([crontab, "-"], input: Array(text.utf8), timeout: 30)
         guard outcome.status == 0 else {
             let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
             throw InstallerError(SysExit.unavailable, "crontab - failed: \(message)")

@@ -135,8 +135,7 @@ public struct SystemProbe: Sendable {
     /// device unmanaged), times out or answers `unknown`.
     func metered(interface: String) -> Bool? {
         guard let nmcli = findProgram("nmcli"),
-              let output = Command.run(nmcli, ["-t", "-f", "GENERAL.METERED", "device", "show", interface],
-                                       environment: childEnvironment(), timeout: commandTimeout)
+              let output = runStatusProgram(nmcli, ["-t", "-f", "GENERAL.METERED", "device", "show", interface])
         else { return nil }
         return Self.parseMetered(output)
     }
@@ -150,7 +149,7 @@ public struct SystemProbe: Sendable {
     /// such as `ppp0` is not recognised as the modem's.)
     func roaming(interface: String) -> Bool? {
         guard let mmcli = findProgram("mmcli"),
-              let output = Command.run(mmcli, ["-m", "any", "-K"], environment: childEnvironment(), timeout: commandTimeout)
+              let output = runStatusProgram(mmcli, ["-m", "any", "-K"])
         else { return nil }
         let modem = Self.parseModem(output)
         guard interface.hasPrefix("ww") || modem.ports.contains(interface) else { return false }
@@ -283,6 +282,17 @@ public struct SystemProbe: Sendable {
             }
         }
         return nil
+    }
+
+    /// Standard output of `program arguments…` (through ``ChildProcess``, synchronously: probes
+    /// are synchronous and their timeout short) when it exits with status 0 within
+    /// ``commandTimeout``; nil when it cannot be started, fails or times out.
+    private func runStatusProgram(_ program: String, _ arguments: [String]) -> String? {
+        guard let outcome = try? ChildProcess.runSynchronously([program] + arguments, environment: childEnvironment(),
+                                                               timeout: commandTimeout, maxOutput: 1 << 20),
+              outcome.succeeded
+        else { return nil }
+        return String(decoding: outcome.stdout, as: UTF8.self)
     }
 
     /// The child's environment: this process's, with `PATH` = ``path`` and the C locale (so

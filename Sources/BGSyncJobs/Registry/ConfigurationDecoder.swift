@@ -22,7 +22,7 @@ struct ConfigurationDecoder {
 
     enum AuthType: String, CaseIterable { case none, basic, session, bearer }
 
-    func decode(_ table: ConfigTable) throws -> ReplicatorConfiguration {
+    func decode(_ table: ConfigTable) async throws -> ReplicatorConfiguration {
         try table.checkKeys(Self.keys)
         let database = resolve(try table.requiredString("database", "the path of the local database file"))
         let directory = (database as NSString).deletingLastPathComponent
@@ -57,7 +57,7 @@ struct ConfigurationDecoder {
                 configuration.http.headers.append((name, text))
             }
         }
-        if let auth = try table.table("auth") { configuration.http.auth = try decodeAuth(auth) }
+        if let auth = try table.table("auth") { configuration.http.auth = try await decodeAuth(auth) }
         if let tls = try table.table("tls") {
             try tls.checkKeys(Self.tlsKeys)
             configuration.http.caFile = try readableFile(tls, "ca_file")
@@ -99,7 +99,7 @@ struct ConfigurationDecoder {
         return configuration
     }
 
-    func decodeAuth(_ table: ConfigTable) throws -> Authentication {
+    func decodeAuth(_ table: ConfigTable) async throws -> Authentication {
         try table.checkKeys(Self.authKeys)
         let type = try table.choice("type", AuthType.self) ?? (table.object["user"] != nil ? .basic : .none)
         switch type {
@@ -115,10 +115,10 @@ struct ConfigurationDecoder {
                 let environment = self.environment
                 // Run once now, so that a broken command is a configuration error before any
                 // request; the first request uses this token, a renewal after 401 runs it again.
-                let first = Mutex<String?>(try Self.runTokenCommand(command, environment: environment))
+                let first = Mutex<String?>(try await Self.runTokenCommand(command, environment: environment))
                 return .bearer {
                     if let token = first.withLock({ token in defer { token = nil }; return token }) { return token }
-                    return try Self.runTokenCommand(command, environment: environment)
+                    return try await Self.runTokenCommand(command, environment: environment)
                 }
             }
             let token = try secret(table, file: "token_file", env: "token_env", credential: nil, what: "token")
@@ -126,11 +126,12 @@ struct ConfigurationDecoder {
         }
     }
 
-    static func runTokenCommand(_ command: [String], environment: [String: String]) throws -> String {
-        let outcome = try ProgramRunner.run(command, environment: environment, timeout: 30, maxOutput: 64 << 10)
-        guard outcome.status == 0 else {
-            let detail = String(decoding: outcome.stderr.suffix(300), as: UTF8.self)
-            throw JobError(.configuration, "token command \(command[0]) failed (\(outcome.timedOut ? "timed out" : "exit \(outcome.status.map(String.init) ?? "signal")")): \(detail)")
+    /// Runs a bearer `token_command` (no input, 30 s, cancellable) and returns its trimmed stdout.
+    static func runTokenCommand(_ command: [String], environment: [String: String]) async throws -> String {
+        let timeout = 30.0
+        let outcome = try await ChildProcess.run(command, environment: environment, timeout: timeout, maxOutput: 64 << 10)
+        guard outcome.succeeded else {
+            throw JobError(.configuration, "token command \(command[0]) \(outcome.ending(timeout: timeout)): \(outcome.stderrTail(300))")
         }
         let token = String(decoding: outcome.stdout, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard !token.isEmpty else { throw JobError(.configuration, "token command \(command[0]) printed no token") }

@@ -87,24 +87,24 @@ public struct FactoryRegistry: Sendable {
     }
 
     /// Builds a configuration from scratch: substitutes `${input.*}`, runs the program, or calls
-    /// the compiled-in factory.
-    public func makeConfiguration(factory name: String, input: JSONObject, environment: [String: String]) throws -> ReplicatorConfiguration {
+    /// the compiled-in factory. Cancelling the task stops an `exec` factory or a token command
+    /// (their process group is killed) and throws `CancellationError`.
+    public func makeConfiguration(factory name: String, input: JSONObject, environment: [String: String]) async throws -> ReplicatorConfiguration {
         try validate(factory: name)
         let base = path.map { URL(fileURLWithPath: $0).deletingLastPathComponent().path } ?? FileManager.default.currentDirectoryPath
         let decoder = ConfigurationDecoder(environment: environment, baseDirectory: base)
         switch entries[name] {
         case .declarative(let object)?:
             let substituted = try Substitution.apply(.object(object), input: input, file: path ?? "registry", factory: name)
-            return try decoder.decode(ConfigTable(substituted.objectValue ?? JSONObject(), file: path ?? "registry",
+            return try await decoder.decode(ConfigTable(substituted.objectValue ?? JSONObject(), file: path ?? "registry",
                                                   section: "factories.\(name)", document: document))
         case .exec(let command, let timeout)?:
-            let outcome = try ProgramRunner.run(command, input: Array(JSONValue.object(input).serialized.utf8),
-                                                environment: environment, timeout: timeout)
+            let outcome = try await ChildProcess.run(command, input: Array(JSONValue.object(input).serialized.utf8),
+                                                     environment: environment, timeout: timeout)
             let program = command[0]
-            guard outcome.status == 0 else {
-                let detail = String(decoding: outcome.stderr.suffix(500), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                let how = outcome.timedOut ? "timed out after \(DurationText.format(timeout))" : "exited with \(outcome.status.map(String.init) ?? "a signal")"
-                throw JobError(.configuration, "exec factory \(name): \(program) \(how)\(detail.isEmpty ? "" : ": " + detail)")
+            guard outcome.succeeded else {
+                let detail = outcome.stderrTail()
+                throw JobError(.configuration, "exec factory \(name): \(program) \(outcome.ending(timeout: timeout))\(detail.isEmpty ? "" : ": " + detail)")
             }
             let value: JSONValue
             do {
@@ -115,7 +115,7 @@ public struct FactoryRegistry: Sendable {
             guard let object = value.objectValue else {
                 throw JobError(.configuration, "exec factory \(name): \(program) printed \(value.kind), expected one JSON object with database, remote, …")
             }
-            return try decoder.decode(ConfigTable(object, file: "output of \(program)"))
+            return try await decoder.decode(ConfigTable(object, file: "output of \(program)"))
         case .swift(let compiledName)?:
             return try compiled(compiledName, input: input)
         case nil:

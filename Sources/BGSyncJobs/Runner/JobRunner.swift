@@ -149,7 +149,7 @@ public struct JobRunner: Sendable {
             let runner = self, runLogger = logger
             let (result, wouldCreate) = try await stop.perform {
                 let logger = runLogger
-                var configuration = try registry.makeConfiguration(factory: job.factory, input: job.input, environment: runner.options.environment)
+                var configuration = try await registry.makeConfiguration(factory: job.factory, input: job.input, environment: runner.options.environment)
                 let wouldCreate = runner.options.dryRun ? RunState.missingFiles(configuration) : []
                 configuration.maxDelete = runner.options.allowMassDeletion ? nil : job.maxDelete
                 if configuration.http.insecure {
@@ -232,7 +232,7 @@ extension JobRunner {
         let environment = options.environment
         do {
             try await stop.perform {
-                Hooks.run(job.hooks, report: report, environment: environment, logger: logger)
+                await Hooks.run(job.hooks, report: report, environment: environment, logger: logger)
             }
         } catch {
             logger.warning("hook stopped", metadata: ["reason": "\(stop.reason?.description ?? "\(error)")"])

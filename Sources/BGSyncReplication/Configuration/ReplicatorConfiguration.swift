@@ -149,6 +149,7 @@ public enum Authentication: Sendable {
     case basic(user: String, password: String)
     /// CouchDB cookie session: `POST /_session`, renewed once on 401.
     case session(user: String, password: String)
-    /// `Authorization: Bearer` (e.g. a JWT); the provider is asked again after a 401.
-    case bearer(@Sendable () throws -> String)
+    /// `Authorization: Bearer` (e.g. a JWT); the provider is asked again after a 401. It may run
+    /// a program (a token command), so it is async and should honour task cancellation.
+    case bearer(@Sendable () async throws -> String)
 }

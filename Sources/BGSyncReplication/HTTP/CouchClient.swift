@@ -367,16 +367,18 @@ final class CouchClient: Sendable {
         case .bearer(let provider):
             var token = state.withLock { $0.bearer }
             if token == nil {
-                token = try Self.bearerToken(provider)
+                token = try await Self.bearerToken(provider)
                 state.withLock { $0.bearer = token }
             }
             request.headers.add(name: "Authorization", value: "Bearer " + (token ?? ""))
         }
     }
 
-    static func bearerToken(_ provider: @Sendable () throws -> String) throws -> String {
+    static func bearerToken(_ provider: @Sendable () async throws -> String) async throws -> String {
         do {
-            return try provider()
+            return try await provider()
+        } catch let error as CancellationError {
+            throw error
         } catch {
             throw ReplicationError(.unauthorized, "cannot get a bearer token: \(error)")
         }
@@ -393,7 +395,7 @@ final class CouchClient: Sendable {
             state.withLock { $0.cookie = nil }
             return try await login()
         case .bearer(let provider):
-            let token = try Self.bearerToken(provider)
+            let token = try await Self.bearerToken(provider)
             state.withLock { $0.bearer = token }
             return true
         default:

@@ -150,7 +150,7 @@ struct ConfigurationFuzzTests {
     }
 
     @Test("mutated registries load or fail with a JobError; declarative factories build or fail with a JobError")
-    func registries() throws {
+    func registries() async throws {
         let dir = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-fuzz-\(UUID().uuidString)").path
         try FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
         defer { try? FileManager.default.removeItem(atPath: dir) }
@@ -166,7 +166,7 @@ struct ConfigurationFuzzTests {
                 for (name, entry) in registry.entries {
                     // Only declarative factories: an exec factory would run a program.
                     guard case .declarative = entry else { continue }
-                    let configuration = try registry.makeConfiguration(factory: name, input: input, environment: ["BGSYNC_FUZZ_PW": "pw"])
+                    let configuration = try await registry.makeConfiguration(factory: name, input: input, environment: ["BGSYNC_FUZZ_PW": "pw"])
                     built += 1
                     #expect(!configuration.database.isEmpty, "seed \(seed)")
                     #expect(!configuration.database.utf8.contains(0), "seed \(seed): a database path with NUL: \(configuration.database.debugDescription)")
