@@ -159,6 +159,7 @@ struct DeadlineTests {
             [factories.main]
             kind = "exec"
             command = ["\(sandbox.root)/factory.sh"]
+            timeout = "10m"
             """)
         try sandbox.job("job")
         let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
