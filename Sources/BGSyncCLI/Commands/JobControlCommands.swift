@@ -65,10 +65,11 @@ enum JobReference {
         let located: String
         do {
             located = try JobFile.locate(name, environment: state.environment)
-        } catch let error as JobError where error.kind == .missingFile {
+        } catch {
+            guard (error as? JobError)?.kind == .missingFile || (error as? InputFileError)?.kind == .missing else { throw error }
             if known.contains(name) { return name }
             let list = "known tags: " + (known.isEmpty ? "none" : known.joined(separator: ", "))
-            let message = JobTag.isValid(name) ? "\(error.message); no job with tag \"\(name)\" has run either (\(list))" : "\(error.message) (\(list))"
+            let message = JobTag.isValid(name) ? "\(error); no job with tag \"\(name)\" has run either (\(list))" : "\(error) (\(list))"
             throw JobError(.missingFile, message)
         }
         do {
@@ -85,14 +86,17 @@ struct FactoriesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "factories", abstract: "List the factories of a registry and those compiled into this build.")
 
-    @Option(help: "A registry file (default: /etc/bgsync/registry.toml).")
-    var registry: String = "/etc/bgsync/registry.toml"
+    @Option(help: "A registry file (default: /etc/bgsync/registry.toml, if it exists); a file given here must exist (exit 66).")
+    var registry: String?
     @Flag(help: "Print a JSON array.")
     var json = false
 
     func run() throws {
         let loaded: FactoryRegistry
+        let registry = self.registry ?? "/etc/bgsync/registry.toml"
         do {
+            // Named on the command line: missing is exit 66 (the default may be absent).
+            if self.registry != nil { try InputFile.checkReadable(registry, what: "registry") }
             loaded = try FactoryRegistry.load(path: registry, required: false)
         } catch {
             throw fail(error)
