@@ -65,11 +65,10 @@ enum JobReference {
         let located: String
         do {
             located = try JobFile.locate(name, environment: state.environment)
-        } catch {
-            guard (error as? JobError)?.kind == .missingFile || (error as? InputFileError)?.kind == .missing else { throw error }
+        } catch let error as JobError where error.kind == .missingFile {
             if known.contains(name) { return name }
             let list = "known tags: " + (known.isEmpty ? "none" : known.joined(separator: ", "))
-            let message = JobTag.isValid(name) ? "\(error); no job with tag \"\(name)\" has run either (\(list))" : "\(error) (\(list))"
+            let message = JobTag.isValid(name) ? "\(error.message); no job with tag \"\(name)\" has run either (\(list))" : "\(error.message) (\(list))"
             throw JobError(.missingFile, message)
         }
         do {

@@ -23,7 +23,7 @@ enum Console {
         }
         try InputFile.checkReadable(path, what: "file")
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputFileError(.permission, "\(path): the file cannot be read")
+            throw JobError(.permission, "\(path): the file cannot be read")
         }
         return [UInt8](data)
     }

@@ -61,8 +61,8 @@ public struct JobFile: Sendable {
     }
 
     /// Loads and validates a job file.
-    /// - Throws: ``InputFileError`` for a file that cannot be read; ``JobError`` naming the
-    ///   file, line and key of the first problem.
+    /// - Throws: ``JobError`` naming the file (missing, a directory, not readable), or the file,
+    ///   line and key of the first problem.
     public static func load(path: String) throws -> JobFile {
         let inspection = try inspect(path: path)
         if let first = inspection.problems.first { throw first }
@@ -71,8 +71,7 @@ public struct JobFile: Sendable {
 
     /// Reads a job file and collects every problem in it instead of stopping at the first:
     /// each key is checked on its own, and a key with a problem keeps its default.
-    /// - Throws: ``InputFileError`` for a file that cannot be read, ``JobError`` for one that
-    ///   is not TOML (a NUL byte, invalid UTF-8, a syntax error): nothing can be checked then.
+    /// - Throws: ``JobError`` for a file that cannot be read, or that is not TOML (a NUL byte, invalid UTF-8, a syntax error): nothing can be checked then.
     public static func inspect(path: String) throws -> Inspection {
         let document = try TOMLDocument(path: path, what: "job file")
         let root = ConfigTable(document.root, file: path, document: document)

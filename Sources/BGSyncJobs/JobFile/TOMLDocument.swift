@@ -10,13 +10,13 @@ struct TOMLDocument {
     private let lines: [Substring]
 
     /// Reads and parses `path` (`what` names it in messages: "job file", "registry").
-    /// - Throws: ``InputFileError`` when the file is missing, a directory or not readable;
-    ///   ``JobError`` (configuration) naming the line for what it holds.
+    /// - Throws: ``JobError``: `missingFile` or `permission` when the file is missing, a directory
+    ///   or not readable; `configuration`, naming the line, for what it holds.
     init(path: String, what: String = "file") throws {
         self.path = path
         try InputFile.checkReadable(path, what: what)
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputFileError(.permission, "\(path): the \(what) cannot be read")
+            throw JobError(.permission, "\(path): the \(what) cannot be read")
         }
         let bytes = [UInt8](data)
         // toml++ reads a C string: a NUL would silently end the file there.

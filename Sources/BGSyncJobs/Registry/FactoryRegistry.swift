@@ -42,7 +42,7 @@ public struct FactoryRegistry: Sendable {
         let document: TOMLDocument
         do {
             document = try TOMLDocument(path: path, what: "registry")
-        } catch let error as InputFileError where error.kind != .permission {
+        } catch let error as JobError where error.kind == .missingFile {
             // Named by a job, not on the command line: a configuration error (78).
             throw JobError(.configuration, error.message)
         }

@@ -59,8 +59,6 @@ public enum SysExit {
             case .notAStateDatabase, .io, .unknownRun: return ioError
             case .permission: return noPermission
             }
-        case let error as InputFileError:
-            return error.kind == .permission ? noPermission : noInput
         case is UsageError:
             return usage
         case let error as InstallerError:
@@ -97,8 +95,6 @@ public enum SysExit {
             case .missingFile: return "missing_file"
             case .permission: return "permission"
             }
-        case let error as InputFileError:
-            return error.kind == .permission ? "permission" : "missing_file"
         case let error as StateError where error.kind == .permission:
             return "permission"
         case is UsageError:

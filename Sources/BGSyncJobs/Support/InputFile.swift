@@ -3,70 +3,43 @@ import Foundation
 import Glibc
 #endif
 
-/// A file named by the user (on the command line or in a job) that bgsync cannot use, and why.
-/// ``SysExit`` maps it: 66 when it (or its directory) does not exist or is not a regular file,
-/// 77 when permission is refused.
-public struct InputFileError: Error, Sendable, CustomStringConvertible {
-    /// Why the file cannot be used.
-    public enum Kind: String, Sendable {
-        /// The file, or a directory on its path, does not exist. Exit 66.
-        case missing
-        /// A directory (or a device, a FIFO) where a regular file was expected. Exit 66.
-        case notAFile
-        /// This user may not read the file, or search a directory on its path. Exit 77.
-        case permission
-    }
-
-    /// Why the file cannot be used.
-    public let kind: Kind
-    /// The whole message, starting with the path.
-    public let message: String
-
-    /// Creates an error.
-    public init(_ kind: Kind, _ message: String) {
-        self.kind = kind
-        self.message = message
-    }
-
-    public var description: String { message }
-}
-
 /// Checks on files named by the user, with messages that say what is wrong: a missing file
-/// (naming a missing directory on its path), a directory where a file was expected, or a
-/// permission problem.
+/// (naming a missing directory on its path) or a directory where a file was expected
+/// (``JobError/Kind/missingFile``, exit 66), or a permission problem (``JobError/Kind/permission``,
+/// exit 77).
 public enum InputFile {
     /// Checks that `path` names a regular file this process can read; `what` names it in the
     /// message ("job file", "database file").
-    /// - Throws: ``InputFileError``.
+    /// - Throws: ``JobError`` (`missingFile` or `permission`).
     public static func checkReadable(_ path: String, what: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw missingOrDenied(path, errno: errno, what: what)
         }
         if info.st_mode & S_IFMT == S_IFDIR {
-            throw InputFileError(.notAFile, "\(path) is a directory, not a \(what); give the file's path")
+            throw JobError(.missingFile, "\(path) is a directory, not a \(what); give the file's path")
         }
         guard info.st_mode & S_IFMT == S_IFREG else {
-            throw InputFileError(.notAFile, "\(path) is not a regular file; expected a \(what)")
+            throw JobError(.missingFile, "\(path) is not a regular file; expected a \(what)")
         }
         guard access(path, R_OK) == 0 else {
-            throw InputFileError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot read the \(what); check its mode and owner (ls -l \(path))")
+            throw JobError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot read the \(what); check its mode and owner (ls -l \(path))")
         }
     }
 
     /// Checks, for a file that bgsync may create and write, that it is not a directory and that
     /// this user can write it, or, when it does not exist, that the directory it goes in exists
     /// and can take a new file.
-    /// - Throws: ``InputFileError`` naming the missing directory.
+    /// - Throws: ``JobError`` (`missingFile` naming the missing directory, or `permission`).
     public static func checkCreatable(_ path: String, what: String) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             if info.st_mode & S_IFMT == S_IFDIR {
-                throw InputFileError(.notAFile, "\(path) is a directory, not a \(what); give the file's path")
+                throw JobError(.missingFile, "\(path) is a directory, not a \(what); give the file's path")
             }
             // A read-only file system (EROFS) is the store's to report (74), not a permission.
             guard access(path, R_OK | W_OK) == 0 || errno != EACCES else {
-                throw InputFileError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot read and write the \(what); check its mode and owner (ls -l \(path))")
+                throw JobError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot read and write the \(what); check its mode and owner (ls -l \(path))")
             }
             return
         }
@@ -75,30 +48,30 @@ public enum InputFile {
         let directory = parent(of: path)
         var isDirectory: ObjCBool = false
         if !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-            throw InputFileError(.missing, "\(path): the directory \(directory) does not exist; create it first (bgsync creates the \(what), never its directory)")
+            throw JobError(.missingFile, "\(path): the directory \(directory) does not exist; create it first (bgsync creates the \(what), never its directory)")
         }
         if !isDirectory.boolValue {
-            throw InputFileError(.notAFile, "\(path): \(directory) is not a directory")
+            throw JobError(.missingFile, "\(path): \(directory) is not a directory")
         }
         guard access(directory, W_OK | X_OK) == 0 || errno != EACCES else {
-            throw InputFileError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot create files in \(directory); check its mode and owner (ls -ld \(directory))")
+            throw JobError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot create files in \(directory); check its mode and owner (ls -ld \(directory))")
         }
     }
 
     /// The message for a `stat` that failed with `errno`.
-    static func missingOrDenied(_ path: String, errno code: Int32, what: String) -> InputFileError {
+    static func missingOrDenied(_ path: String, errno code: Int32, what: String) -> JobError {
         switch code {
         case EACCES:
-            return InputFileError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot reach the \(what) (a directory on its path is not searchable); check the directories' modes")
+            return JobError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot reach the \(what) (a directory on its path is not searchable); check the directories' modes")
         case ENOTDIR:
-            return InputFileError(.notAFile, "\(path): a component of the path is not a directory")
+            return JobError(.missingFile, "\(path): a component of the path is not a directory")
         default:
             let directory = parent(of: path)
             var isDirectory: ObjCBool = false
             if !directory.isEmpty, !FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
-                return InputFileError(.missing, "\(path): no such \(what) (the directory \(directory) does not exist)")
+                return JobError(.missingFile, "\(path): no such \(what) (the directory \(directory) does not exist)")
             }
-            return InputFileError(.missing, "\(path): no such \(what)")
+            return JobError(.missingFile, "\(path): no such \(what)")
         }
     }
 
