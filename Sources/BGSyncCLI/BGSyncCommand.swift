@@ -1,4 +1,6 @@
 import ArgumentParser
+import BGSyncJobs
+import Foundation
 
 /// The `bgsync` command line.
 public struct BGSyncCommand: AsyncParsableCommand {
@@ -9,7 +11,7 @@ public struct BGSyncCommand: AsyncParsableCommand {
         abstract: "Background sync of local SQLite document databases with CouchDB-compatible servers.",
         discussion: """
             Exit codes (sysexits): 0 success or nothing to do; 1 document not found or update \
-            conflict; 64 usage error; 65 invalid data; 66 input file missing; 69 server \
+            conflict; 64 usage error; 65 invalid data; 66 a file named on the command line missing or a directory, or an unknown tag; 69 server \
             unreachable; 74 local I/O error (not a bgsync database, disk full); 75 transient \
             failure, retry later; 77 permission refused; 78 invalid configuration.
             """,
@@ -18,4 +20,11 @@ public struct BGSyncCommand: AsyncParsableCommand {
                       FactoriesCommand.self, SyncCommand.self, DBCommand.self,
                       ScheduleCommand.self, UnscheduleCommand.self]
     )
+
+    /// `bgsync` without a command: the usage on standard error, exit 64 (a usage error, not
+    /// success: a script that forgot its command must notice).
+    public func run() async throws {
+        FileHandle.standardError.write(Data((Self.helpMessage() + "\n").utf8))
+        throw ExitCode(SysExit.usage)
+    }
 }

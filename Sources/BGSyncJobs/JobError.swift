@@ -5,9 +5,12 @@ public struct JobError: Error, Sendable, CustomStringConvertible {
     public enum Kind: String, Sendable {
         /// The job file or registry is invalid, a factory failed. Exit 78.
         case configuration
-        /// A job file named on the command line does not exist. Exit 66.
+        /// A file named on the command line (a job file, a database, an input) does not exist,
+        /// is a directory, or would go in a directory that does not exist; or a tag no job has.
+        /// Exit 66.
         case missingFile
-        /// A credential or configuration file is readable or writable by others. Exit 77.
+        /// A credential or configuration file is readable or writable by others, or a file this
+        /// user may not read or write. Exit 77.
         case permission
     }
 

@@ -69,8 +69,9 @@ struct MaxDeleteTests {
             let result = try JSONValue.parse(again.stdout)
             #expect(result["outcome"]?.stringValue == "refused")
             #expect(result["exit_code"]?.intValue == 65)
-            #expect(result["pull"] != nil)
-            #expect(result["push"] == nil)
+            #expect(result["pull"]?.objectValue != nil)
+            #expect(result["push"] == JSONValue.null, "the push did not run: null, always present")
+            #expect(result["reason_code"]?.stringValue == "deletion_refused")
             #expect(try await sandbox.status().first?["consecutive_failures"]?.intValue == 0)
 
             // --force means "now": it does not lift the guard.

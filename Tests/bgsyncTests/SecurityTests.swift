@@ -64,7 +64,7 @@ struct SecurityTests {
         }
     }
 
-    @Test("bgsync sync verifies TLS too: refused without --ca-file (77), works with it")
+    @Test("bgsync sync verifies TLS too: refused without --ca-file (77), works with it; a missing --ca-file is 66")
     func syncCAFile() async throws {
         try await withTLSServer { server, sandbox in
             let local = sandbox.root + "/data/l.sqlite"
@@ -74,7 +74,7 @@ struct SecurityTests {
             let trusted = try await sandbox.bgsync(["sync", local, server.url("db"), "--pull-only", "--ca-file", sandbox.root + "/ca.pem"], stateDir: false)
             #expect(trusted.status == 0, "\(trusted.stderr)")
             let missing = try await sandbox.bgsync(["sync", local, server.url("db"), "--ca-file", sandbox.root + "/nope.pem"], stateDir: false)
-            #expect(missing.status == 78, "\(missing.stderr)")
+            #expect(missing.status == 66, "a file named on the command line: \(missing.stderr)")
             #expect(missing.stderr.contains("nope.pem"), "\(missing.stderr)")
         }
     }
@@ -145,7 +145,7 @@ struct SecurityTests {
         }
     }
 
-    @Test("URL user info is redacted in every message of sync: no database, missing database, refused, unsupported scheme")
+    @Test("URL user info is redacted in every message of sync: no database, a password in the URL, unsupported scheme (all usage errors)")
     func userInfoRedacted() async throws {
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
@@ -156,10 +156,10 @@ struct SecurityTests {
             let port = server.port
             let local = sandbox.root + "/data/l.sqlite"
             let cases: [(String, Int32)] = [
-                ("http://alice:\(secret)@127.0.0.1:\(port)", 78),          // no database in the URL
-                ("http://alice:\(secret)@127.0.0.1:\(port)/nope", 77),     // refused before the missing database shows
-                ("http://alice:\(secret)@127.0.0.1:\(port)/db", 77),       // wrong password
-                ("ftp://alice:\(secret)@127.0.0.1/db", 78),                // unsupported scheme
+                ("http://alice:\(secret)@127.0.0.1:\(port)", 64),          // no database in the URL
+                ("http://alice:\(secret)@127.0.0.1:\(port)/nope", 64),     // a password in the URL is refused
+                ("http://alice:\(secret)@127.0.0.1:\(port)/db", 64),       // … whether right or wrong
+                ("ftp://alice:\(secret)@127.0.0.1/db", 64),                // unsupported scheme
             ]
             for (url, expected) in cases {
                 for extra in [["--json"], ["--verbose"]] {

@@ -15,7 +15,7 @@ struct DBInfo: DBAction {
             var out = "{\"path\":"
             JSONString.append(info.path, to: &out)
             out += ",\"uuid\":\"\(info.uuid)\",\"doc_count\":\(info.documentCount),\"doc_del_count\":\(info.deletedDocumentCount)"
-            out += ",\"update_seq\":\(info.updateSeq),\"revs_limit\":\(info.revsLimit)}"
+            out += ",\"update_seq\":\"\(info.updateSeq)\",\"revs_limit\":\(info.revsLimit)}"
             Console.out(out)
         } else {
             Console.out("""
@@ -133,7 +133,7 @@ struct DBList: DBAction {
                 return out + "}"
             }.joined(separator: ",") + "]")
         } else {
-            for doc in docs { Console.out("\(doc.id)\t\(doc.rev)\(doc.deleted ? "\tdeleted" : "")") }
+            for doc in docs { Console.out("\(tabField(doc.id))\t\(doc.rev)\(doc.deleted ? "\tdeleted" : "")") }
         }
     }
 }
@@ -163,17 +163,17 @@ struct DBChanges: DBAction {
             var out = "{\"results\":["
             for (index, change) in changes.enumerated() {
                 if index > 0 { out += "," }
-                out += "{\"seq\":\(change.seq),\"id\":"
+                out += "{\"seq\":\"\(change.seq)\",\"id\":"
                 JSONString.append(change.id, to: &out)
                 out += ",\"changes\":[" + change.leaves.map { "{\"rev\":\"\($0)\"}" }.joined(separator: ",") + "]"
                 if change.deleted { out += ",\"deleted\":true" }
                 out += "}"
             }
-            out += "],\"last_seq\":\(lastSeq),\"pending\":\(pending)}"
+            out += "],\"last_seq\":\"\(lastSeq)\",\"pending\":\(pending)}"
             Console.out(out)
         } else {
             for change in changes {
-                Console.out("\(change.seq)\t\(change.id)\t\(change.leaves.map(\.description).joined(separator: ","))\(change.deleted ? "\tdeleted" : "")")
+                Console.out("\(change.seq)\t\(tabField(change.id))\t\(change.leaves.map(\.description).joined(separator: ","))\(change.deleted ? "\tdeleted" : "")")
             }
         }
     }
@@ -201,13 +201,30 @@ struct DBConflicts: DBAction {
             }.joined(separator: ",") + "]")
         } else {
             for item in conflicts {
-                var line = "\(item.id)\t\(item.winner)\(item.winnerDeleted ? " (deleted)" : "")"
+                var line = "\(tabField(item.id))\t\(item.winner)\(item.winnerDeleted ? " (deleted)" : "")"
                 if !item.conflicts.isEmpty { line += "\tconflicts: " + item.conflicts.map(\.description).joined(separator: ",") }
                 if !item.deletedConflicts.isEmpty { line += "\tdeleted conflicts: " + item.deletedConflicts.map(\.description).joined(separator: ",") }
                 Console.out(line)
             }
         }
     }
+}
+
+/// An id as one field of tab-separated output: a backslash, tab, newline or carriage return in
+/// it is written `\\`, `\t`, `\n`, `\r`, so that each row stays one line of fields.
+func tabField(_ text: String) -> String {
+    guard text.contains(where: { $0 == "\\" || $0 == "\t" || $0 == "\n" || $0 == "\r" || $0 == "\r\n" }) else { return text }
+    var out = ""
+    for scalar in text.unicodeScalars {
+        switch scalar {
+        case "\\": out += "\\\\"
+        case "\t": out += "\\t"
+        case "\n": out += "\\n"
+        case "\r": out += "\\r"
+        default: out.unicodeScalars.append(scalar)
+        }
+    }
+    return out
 }
 
 /// `{"ok":true,"id":…,"rev":…}`.

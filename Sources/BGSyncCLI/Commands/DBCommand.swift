@@ -1,4 +1,5 @@
 import ArgumentParser
+import BGSyncJobs
 import BGSyncStore
 import Foundation
 
@@ -64,8 +65,10 @@ extension DBAction {
             Self.exit(withError: error)
         }
         do {
-            if openMode != .readWriteCreate && !FileManager.default.fileExists(atPath: path) {
-                throw InputFileError(message: "\(path): no such database file")
+            if openMode == .readWriteCreate {
+                try InputFile.checkCreatable(path, what: "database file")
+            } else {
+                try InputFile.checkReadable(path, what: "database file")
             }
             let store = try DocumentStore.open(at: path, mode: openMode)
             try action.run(store: store)

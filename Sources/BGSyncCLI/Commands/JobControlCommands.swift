@@ -85,14 +85,17 @@ struct FactoriesCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "factories", abstract: "List the factories of a registry and those compiled into this build.")
 
-    @Option(help: "A registry file (default: /etc/bgsync/registry.toml).")
-    var registry: String = "/etc/bgsync/registry.toml"
+    @Option(help: "A registry file (default: /etc/bgsync/registry.toml, if it exists); a file given here must exist (exit 66).")
+    var registry: String?
     @Flag(help: "Print a JSON array.")
     var json = false
 
     func run() throws {
         let loaded: FactoryRegistry
+        let registry = self.registry ?? "/etc/bgsync/registry.toml"
         do {
+            // Named on the command line: missing is exit 66 (the default may be absent).
+            if self.registry != nil { try InputFile.checkReadable(registry, what: "registry") }
             loaded = try FactoryRegistry.load(path: registry, required: false)
         } catch {
             throw fail(error)

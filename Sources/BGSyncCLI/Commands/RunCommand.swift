@@ -66,9 +66,9 @@ struct RunCommand: AsyncParsableCommand {
         }
     }
 
-    /// `TAG: OUTCOME: REASON`, saying nothing twice: a job that could not be read is reported
-    /// under its path, which its error already starts with, and a reason that starts with the
-    /// outcome ("push refused: …") is not preceded by it again.
+    /// `TAG: OUTCOME: REASON`, saying nothing twice: a reason that already starts with the tag
+    /// is printed alone, and a reason that starts with the outcome ("push refused: …") is not
+    /// preceded by it again. A job that could not be read goes by its file's stem.
     static func failureLine(_ report: JobRunner.Report) -> String {
         let reason = report.reason ?? ""
         if reason.hasPrefix(report.tag + ":") { return reason }

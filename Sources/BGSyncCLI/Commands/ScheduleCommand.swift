@@ -153,7 +153,7 @@ struct ScheduleCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The interval, e.g. 15m, 1h, 1d.", valueName: "duration"))
     var every: String
     @OptionGroup var target: ScheduleTargetOptions
-    @Option(help: ArgumentHelp("The bgsync binary cron runs.", valueName: "path"))
+    @Option(help: ArgumentHelp("The bgsync binary cron runs (an absolute path).", valueName: "path"))
     var bgsyncPath = "/usr/local/bin/bgsync"
 
     func run() throws {
@@ -195,7 +195,12 @@ struct ScheduleCommand: ParsableCommand {
     private func cron(interval: Int, path: String, jobFile: JobFile) throws {
         let expression = try CronSchedule.expression(every: interval, tag: jobFile.tag)
         let absolute = path.hasPrefix("/") ? path : FileManager.default.currentDirectoryPath + "/" + path
-        let line = CrontabBlock.line(expression: expression, command: "\(bgsyncPath) run \(Self.shellQuoted(absolute)) --quiet", tag: jobFile.tag)
+        // cron runs the line with /bin/sh from the crontab owner's home: a relative path
+        // would name another file there, or none.
+        guard bgsyncPath.hasPrefix("/") else {
+            throw UsageError(message: "--bgsync-path \(bgsyncPath): give the absolute path of the bgsync binary (cron runs the line from another directory), e.g. /usr/local/bin/bgsync")
+        }
+        let line = CrontabBlock.line(expression: expression, command: "\(Self.shellQuoted(bgsyncPath)) run \(Self.shellQuoted(absolute)) --quiet", tag: jobFile.tag)
         var block = CrontabBlock(try target.readCrontab())
         let change = block.set(line, for: jobFile.tag)
         if target.dryRun {

@@ -26,13 +26,14 @@ struct StatusCommand: ParsableCommand {
         var histories: [String: [RunRecord]] = [:]
         do {
             guard let database = try StateDatabase.openIfPresent(directory: state.directory) else {
+                if let tag { throw JobError(.missingFile, "no job with tag \"\(tag)\" has run yet (no state database in \(state.directory))") }
                 if json { Console.out("[]") } else { Console.out("no jobs have run yet (state: \(state.directory))") }
-                if tag != nil { throw ExitCode(SysExit.failure) }
                 return
             }
             if let tag {
                 guard let job = try database.job(tag) else {
-                    throw JobError(.configuration, "no job with tag \"\(tag)\" has run yet (state: \(database.path))")
+                    let known = try database.jobs().map(\.tag)
+                    throw JobError(.missingFile, "no job with tag \"\(tag)\" has run yet (state: \(database.path); known tags: \(known.isEmpty ? "none" : known.joined(separator: ", ")))")
                 }
                 jobs = [job]
             } else {
@@ -41,11 +42,6 @@ struct StatusCommand: ParsableCommand {
             if history > 0 {
                 for job in jobs { histories[job.tag] = try database.history(tag: job.tag, limit: history) }
             }
-        } catch let error as JobError {
-            Console.error(error.message)
-            throw ExitCode(SysExit.failure)
-        } catch let exit as ExitCode {
-            throw exit
         } catch {
             throw fail(error)
         }

@@ -69,10 +69,13 @@ struct SyncCommand: AsyncParsableCommand {
     }
 
     func run() async throws {
+        var stopCode: String?  // `signal` or `deadline`, once a stop interrupted the sync
         do {
             var configuration = ReplicatorConfiguration(
-                database: local, remote: try Endpoint(parsing: remote),
+                database: local, remote: try Self.endpoint(remote),
                 direction: pullOnly ? .pull : pushOnly ? .push : .pullAndPush)
+            try InputFile.checkCreatable(local, what: "database file")
+            if let caFile { try InputFile.checkReadable(caFile, what: "CA file (--ca-file)") }
             configuration.batchSize = batchSize
             configuration.http.caFile = caFile
             configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
@@ -99,6 +102,7 @@ struct SyncCommand: AsyncParsableCommand {
                 }
             } catch let error where stop.isStopped {
                 let failure = error as? ReplicationError
+                stopCode = stop.reason?.code
                 var message = stop.reason?.description ?? "stopped"
                 if let failure, failure.kind == .interrupted { message += "; " + failure.message }
                 var interrupted = ReplicationError(.interrupted, message)
@@ -107,24 +111,34 @@ struct SyncCommand: AsyncParsableCommand {
             }
             let elapsed = Date().timeIntervalSince(started)
             if json {
-                Console.out(SyncReport.json(result, outcome: "synced", reason: nil, seconds: elapsed))
+                Console.out(SyncReport.json(result, outcome: "synced", reason: nil, reasonCode: nil, seconds: elapsed))
             } else {
                 Console.out(SyncReport.text(result, seconds: elapsed))
             }
         } catch {
-            if json, let failure = error as? ReplicationError {
-                let outcome = failure.kind == .interrupted ? "interrupted" : failure.kind == .deletionRefused ? "refused" : "failed"
-                Console.out(SyncReport.json(failure.partialResult, outcome: outcome, reason: failure.message, seconds: nil))
+            if json {
+                let failure = error as? ReplicationError
+                let outcome = failure?.kind == .interrupted ? "interrupted" : failure?.kind == .deletionRefused ? "refused" : "failed"
+                let code = failure?.kind == .interrupted ? stopCode ?? "interrupted" : SysExit.reasonCode(for: error)
+                Console.out(SyncReport.json(failure?.partialResult, outcome: outcome, reason: "\(error)", reasonCode: code, seconds: nil))
             }
             throw report(error)
         }
     }
 
+    /// REMOTE parsed; a mistake in it (an unsupported scheme, no database, a password in the
+    /// URL) is a usage error (64).
+    static func endpoint(_ text: String) throws -> Endpoint {
+        do {
+            return try Endpoint(parsing: text, credentialsHint: "give --user NAME with --password-file FILE or the BGSYNC_PASSWORD environment variable")
+        } catch let error as ReplicationError {
+            throw UsageError(message: error.message)
+        }
+    }
+
     private func readPassword() throws -> String {
         if let passwordFile {
-            guard FileManager.default.fileExists(atPath: passwordFile) else {
-                throw InputFileError(message: "\(passwordFile): no such password file")
-            }
+            try InputFile.checkReadable(passwordFile, what: "password file")
             // The same rule as for jobs: a secret readable by group or others is refused (77).
             return try FilePermissions.readSecret(passwordFile, what: "password file")
         }
@@ -135,13 +149,14 @@ struct SyncCommand: AsyncParsableCommand {
 
 /// Renders run results for people and for scripts.
 enum SyncReport {
-    static func json(_ result: SyncResult?, outcome: String, reason: String?, seconds: Double?) -> String {
+    /// `{"outcome","reason","reason_code","pull","push",…}`: `reason` and `reason_code` unless
+    /// synced, `pull` and `push` always (null when not run).
+    static func json(_ result: SyncResult?, outcome: String, reason: String?, reasonCode: String?, seconds: Double?) -> String {
         var object = JSONObject()
         object.set("outcome", .string(outcome))
         if let reason { object.set("reason", .string(reason)) }
-        if let result {
-            for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
-        }
+        if let reasonCode { object.set("reason_code", .string(reasonCode)) }
+        for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
         if let seconds { object.set("duration_seconds", .number(String(format: "%.3f", seconds))) }
         return JSONValue.object(object).serialized
     }

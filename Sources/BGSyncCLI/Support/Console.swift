@@ -1,3 +1,4 @@
+import BGSyncJobs
 import Foundation
 
 /// Writes to standard output and standard error.
@@ -20,8 +21,9 @@ enum Console {
         if path == "-" {
             return [UInt8](FileHandle.standardInput.readDataToEndOfFile())
         }
+        try InputFile.checkReadable(path, what: "file")
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw InputFileError(message: "\(path): no such file or not readable")
+            throw JobError(.permission, "\(path): the file cannot be read")
         }
         return [UInt8](data)
     }

@@ -26,9 +26,12 @@ struct ConfigTable {
 
     /// Refuses keys outside `accepted`, suggesting the closest.
     func checkKeys(_ accepted: [String]) throws {
-        for key in object.keys where !accepted.contains(key) {
-            throw error(key, Suggestion.unknownKey(key, accepted: accepted))
-        }
+        if let first = unknownKeys(accepted).first { throw first }
+    }
+
+    /// One error per key outside `accepted`, each suggesting the closest.
+    func unknownKeys(_ accepted: [String]) -> [JobError] {
+        object.keys.filter { !accepted.contains($0) }.map { error($0, Suggestion.unknownKey($0, accepted: accepted)) }
     }
 
     func string(_ key: String) throws -> String? {

@@ -51,90 +51,140 @@ public struct JobFile: Sendable {
     static let hookKeys = ["on_success", "on_failure", "on_skip", "timeout"]
     static let metricsKeys = ["textfile"]
 
+    /// A job file read as far as possible, with every problem found in it (`bgsync check`).
+    public struct Inspection: Sendable {
+        /// The job, with the defaults in place of the values that have a problem (`factory`
+        /// is empty when missing or invalid; `tag` falls back to the file's stem).
+        public var job: JobFile
+        /// Every problem, in the order of the file's sections; empty for a valid job file.
+        public var problems: [JobError]
+    }
+
     /// Loads and validates a job file.
-    /// - Throws: ``JobError`` naming the file, line and key at fault.
+    /// - Throws: ``JobError`` naming the file (missing, a directory, not readable), or the file,
+    ///   line and key of the first problem.
     public static func load(path: String) throws -> JobFile {
-        let document = try TOMLDocument(path: path)
+        let inspection = try inspect(path: path)
+        if let first = inspection.problems.first { throw first }
+        return inspection.job
+    }
+
+    /// Reads a job file and collects every problem in it instead of stopping at the first:
+    /// each key is checked on its own, and a key with a problem keeps its default.
+    /// - Throws: ``JobError`` for a file that cannot be read, or that is not TOML (a NUL byte, invalid UTF-8, a syntax error): nothing can be checked then.
+    public static func inspect(path: String) throws -> Inspection {
+        let document = try TOMLDocument(path: path, what: "job file")
         let root = ConfigTable(document.root, file: path, document: document)
+        var problems: [JobError] = []
+        /// Runs one check; a problem is recorded and gives nil.
+        func attempt<T>(_ body: () throws -> T?) throws -> T? {
+            do {
+                return try body()
+            } catch let error as JobError {
+                problems.append(error)
+                return nil
+            }
+        }
         let sections = [("schedule", scheduleKeys), ("constraints", constraintKeys), ("backoff", backoffKeys), ("hooks", hookKeys), ("metrics", metricsKeys)]
         for key in root.object.keys where !topKeys.contains(key) {
-            for (section, keys) in sections {
-                guard let match = keys.first(where: { $0 == key }) ?? Suggestion.closest(to: key, among: keys) else { continue }
-                throw root.error(key, "unknown key \"\(key)\" (did you mean \"\(match)\" in the [\(section)] table?)")
+            let misplaced = sections.lazy.compactMap { section, keys in
+                (keys.first(where: { $0 == key }) ?? Suggestion.closest(to: key, among: keys)).map { (section: section, match: $0) }
+            }.first
+            if let misplaced {
+                problems.append(root.error(key, "unknown key \"\(key)\" (did you mean \"\(misplaced.match)\" in the [\(misplaced.section)] table?)"))
+            } else {
+                problems.append(root.error(key, Suggestion.unknownKey(key, accepted: topKeys)))
             }
         }
-        try root.checkKeys(topKeys)
         let base = URL(fileURLWithPath: path).deletingLastPathComponent().path
         let defaultTag = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
-        let tag = try root.string("tag") ?? defaultTag
-        guard Self.isValidTag(tag) else {
-            throw root.error("tag", "\"\(tag)\" is not a valid tag; use letters, digits, '.', '_' and '-', starting with a letter or digit")
-        }
-        let registryText = try root.string("registry")
+        let tag = try attempt { () -> String? in
+            let tag = try root.string("tag") ?? defaultTag
+            guard Self.isValidTag(tag) else {
+                throw root.error("tag", "\"\(tag)\" is not a valid tag; use letters, digits, '.', '_' and '-', starting with a letter or digit")
+            }
+            return tag
+        } ?? defaultTag
+        let registryText = try attempt { try root.string("registry") }
         let registry = registryText.map { $0.hasPrefix("/") ? $0 : base + "/" + $0 } ?? base + "/registry.toml"
-        let factory = try root.requiredString("factory", "the name of a factory in the registry")
-        var input = JSONObject()
-        if let table = try root.table("input") { input = table.object }
-        let maxDelete = try root.deletionLimit("max_delete") ?? .standard
+        let factory = try attempt { try root.requiredString("factory", "the name of a factory in the registry") } ?? ""
+        let input = try attempt { try root.table("input")?.object } ?? JSONObject()
+        let maxDelete = try attempt { try root.deletionLimit("max_delete") } ?? .standard
 
         var constraints = JobConstraints()
-        if let table = try root.table("constraints") {
-            try table.checkKeys(constraintKeys)
-            constraints.network = try table.choice("network", JobConstraints.Network.self) ?? .any
-            constraints.meteredUnknown = try table.choice("metered_unknown", JobConstraints.MeteredUnknown.self, accepted: ["unmetered", "metered"]) ?? .unmetered
-            constraints.batteryNotLow = try table.bool("battery_not_low") ?? false
-            constraints.minBatteryPercent = try table.int("min_battery_percent", range: 0...100) ?? constraints.minBatteryPercent
-            constraints.requiresCharging = try table.bool("requires_charging") ?? false
-            constraints.storageNotLow = try table.bool("storage_not_low") ?? false
-            constraints.minFreeStorageBytes = try table.size("min_free_storage") ?? constraints.minFreeStorageBytes
-            if let percent = try table.int("min_free_storage_percent", range: 0...100) { constraints.minFreeStoragePercent = Double(percent) }
+        if let table = try attempt({ try root.table("constraints") }) {
+            problems += table.unknownKeys(constraintKeys)
+            if let network = try attempt({ try table.choice("network", JobConstraints.Network.self) }) { constraints.network = network }
+            if let unknown = try attempt({ try table.choice("metered_unknown", JobConstraints.MeteredUnknown.self, accepted: ["unmetered", "metered"]) }) {
+                constraints.meteredUnknown = unknown
+            }
+            constraints.batteryNotLow = try attempt { try table.bool("battery_not_low") } ?? false
+            constraints.minBatteryPercent = try attempt { try table.int("min_battery_percent", range: 0...100) } ?? constraints.minBatteryPercent
+            constraints.requiresCharging = try attempt { try table.bool("requires_charging") } ?? false
+            constraints.storageNotLow = try attempt { try table.bool("storage_not_low") } ?? false
+            constraints.minFreeStorageBytes = try attempt { try table.size("min_free_storage") } ?? constraints.minFreeStorageBytes
+            if let percent = try attempt({ try table.int("min_free_storage_percent", range: 0...100) }) { constraints.minFreeStoragePercent = Double(percent) }
         }
         var schedule = SchedulePolicy()
-        if let table = try root.table("schedule") {
-            try table.checkKeys(scheduleKeys)
-            schedule.interval = try table.duration("interval")
-            schedule.flex = try table.duration("flex") ?? 0
-            schedule.timeout = try table.duration("timeout")
+        if let table = try attempt({ try root.table("schedule") }) {
+            problems += table.unknownKeys(scheduleKeys)
+            schedule.interval = try attempt { try table.duration("interval") }
+            schedule.flex = try attempt { try table.duration("flex") } ?? 0
+            schedule.timeout = try attempt { try table.duration("timeout") }
             if let interval = schedule.interval, schedule.flex > interval {
-                throw table.error("flex", "flex (\(DurationText.format(schedule.flex))) must not exceed interval (\(DurationText.format(interval)))")
+                problems.append(table.error("flex", "flex (\(DurationText.format(schedule.flex))) must not exceed interval (\(DurationText.format(interval)))"))
+                schedule.flex = 0
             }
-            if schedule.timeout == 0 { throw table.error("timeout", "must be more than 0s") }
+            if schedule.timeout == 0 {
+                problems.append(table.error("timeout", "must be more than 0s"))
+                schedule.timeout = nil
+            }
         }
-        if let table = try root.table("backoff") {
-            try table.checkKeys(backoffKeys)
-            schedule.backoff = try table.choice("policy", SchedulePolicy.Backoff.self) ?? .exponential
-            schedule.backoffDelay = try table.duration("delay") ?? schedule.backoffDelay
-            schedule.backoffMax = try table.duration("max") ?? schedule.backoffMax
+        if let table = try attempt({ try root.table("backoff") }) {
+            problems += table.unknownKeys(backoffKeys)
+            schedule.backoff = try attempt { try table.choice("policy", SchedulePolicy.Backoff.self) } ?? .exponential
+            schedule.backoffDelay = try attempt { try table.duration("delay") } ?? schedule.backoffDelay
+            schedule.backoffMax = try attempt { try table.duration("max") } ?? schedule.backoffMax
             if schedule.backoffMax < schedule.backoffDelay {
-                throw table.error(table.object["max"] != nil ? "max" : "delay",
-                                  "max (\(DurationText.format(schedule.backoffMax))) is below delay (\(DurationText.format(schedule.backoffDelay))): the backoff would never reach its first delay; give a max of at least the delay")
+                problems.append(table.error(table.object["max"] != nil ? "max" : "delay",
+                                            "max (\(DurationText.format(schedule.backoffMax))) is below delay (\(DurationText.format(schedule.backoffDelay))): the backoff would never reach its first delay; give a max of at least the delay"))
             }
-            if schedule.backoffDelay <= 0 { throw table.error("delay", "must be more than 0s") }
+            if schedule.backoffDelay <= 0 { problems.append(table.error("delay", "must be more than 0s")) }
         }
         var hooks = Hooks()
-        if let table = try root.table("hooks") {
-            try table.checkKeys(hookKeys)
-            hooks.onSuccess = try table.stringArray("on_success")
-            hooks.onFailure = try table.stringArray("on_failure")
-            hooks.onSkip = try table.stringArray("on_skip")
-            hooks.timeout = try table.duration("timeout") ?? hooks.timeout
-            for key in ["on_success", "on_failure", "on_skip"] where (try table.stringArray(key))?.isEmpty == true {
-                throw table.error(key, "expected a command as an array, e.g. [\"/usr/bin/curl\", \"-fsS\", \"https://hc-ping.com/…\"]")
+        if let table = try attempt({ try root.table("hooks") }) {
+            problems += table.unknownKeys(hookKeys)
+            for key in ["on_success", "on_failure", "on_skip"] {
+                let command = try attempt { () -> [String]? in
+                    let command = try table.stringArray(key)
+                    if command?.isEmpty == true {
+                        throw table.error(key, "expected a command as an array, e.g. [\"/usr/bin/curl\", \"-fsS\", \"https://hc-ping.com/…\"]")
+                    }
+                    return command
+                }
+                switch key {
+                case "on_success": hooks.onSuccess = command
+                case "on_failure": hooks.onFailure = command
+                default: hooks.onSkip = command
+                }
             }
+            hooks.timeout = try attempt { try table.duration("timeout") } ?? hooks.timeout
         }
         var metricsTextfile: String?
-        if let table = try root.table("metrics") {
-            try table.checkKeys(metricsKeys)
-            if let textfile = try table.string("textfile") {
+        if let table = try attempt({ try root.table("metrics") }) {
+            problems += table.unknownKeys(metricsKeys)
+            metricsTextfile = try attempt { () -> String? in
+                guard let textfile = try table.string("textfile") else { return nil }
                 guard !textfile.isEmpty, !textfile.hasSuffix("/") else {
                     throw table.error("textfile", "expected a file path, e.g. \"/var/lib/node_exporter/textfile/bgsync-\(tag).prom\"")
                 }
-                metricsTextfile = textfile.hasPrefix("/") ? textfile : base + "/" + textfile
+                return textfile.hasPrefix("/") ? textfile : base + "/" + textfile
             }
         }
-        return JobFile(path: path, tag: tag, registry: registry, registryExplicit: registryText != nil, factory: factory,
-                       input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile,
-                       maxDelete: maxDelete)
+        let job = JobFile(path: path, tag: tag, registry: registry, registryExplicit: registryText != nil, factory: factory,
+                          input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile,
+                          maxDelete: maxDelete)
+        return Inspection(job: job, problems: problems)
     }
 
     /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.
@@ -147,9 +197,7 @@ public struct JobFile: Sendable {
     /// `/etc/bgsync/jobs`).
     public static func locate(_ name: String, environment: [String: String]) throws -> String {
         if name.contains("/") || name.hasSuffix(".toml") {
-            guard FileManager.default.fileExists(atPath: name) else {
-                throw JobError(.missingFile, "\(name): no such job file")
-            }
+            try InputFile.checkReadable(name, what: "job file")
             return name
         }
         var directories: [String] = []
@@ -163,7 +211,10 @@ public struct JobFile: Sendable {
             let candidate = directory + "/" + name + ".toml"
             if FileManager.default.fileExists(atPath: candidate) { return candidate }
         }
-        if FileManager.default.fileExists(atPath: name) { return name }
+        if FileManager.default.fileExists(atPath: name) {
+            try InputFile.checkReadable(name, what: "job file")
+            return name
+        }
         throw JobError(.missingFile, "\(name): no such job file (looked for \(name).toml in \(directories.joined(separator: ", ")))")
     }
 }

@@ -9,11 +9,14 @@ struct TOMLDocument {
     let root: JSONObject
     private let lines: [Substring]
 
-    /// Reads and parses `path`.
-    init(path: String) throws {
+    /// Reads and parses `path` (`what` names it in messages: "job file", "registry").
+    /// - Throws: ``JobError``: `missingFile` or `permission` when the file is missing, a directory
+    ///   or not readable; `configuration`, naming the line, for what it holds.
+    init(path: String, what: String = "file") throws {
         self.path = path
+        try InputFile.checkReadable(path, what: what)
         guard let data = FileManager.default.contents(atPath: path) else {
-            throw JobError(.missingFile, "\(path): no such file or not readable")
+            throw JobError(.permission, "\(path): the \(what) cannot be read")
         }
         let bytes = [UInt8](data)
         // toml++ reads a C string: a NUL would silently end the file there.

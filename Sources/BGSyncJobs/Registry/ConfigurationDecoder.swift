@@ -33,7 +33,7 @@ struct ConfigurationDecoder {
         let remoteText = try table.requiredString("remote", "a CouchDB database URL (https://host/db) or a local database path")
         var remote: Endpoint
         do {
-            remote = try Endpoint(parsing: remoteText)
+            remote = try Endpoint(parsing: remoteText, credentialsHint: "put the user in auth.user and the password in a file named by auth.password_file (or auth.password_env, auth.password_credential)")
         } catch let error as ReplicationError {
             throw table.error("remote", error.message)
         }

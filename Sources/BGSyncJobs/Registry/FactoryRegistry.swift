@@ -41,8 +41,9 @@ public struct FactoryRegistry: Sendable {
         try FilePermissions.checkTrusted(path, what: "registry")
         let document: TOMLDocument
         do {
-            document = try TOMLDocument(path: path)
+            document = try TOMLDocument(path: path, what: "registry")
         } catch let error as JobError where error.kind == .missingFile {
+            // Named by a job, not on the command line: a configuration error (78).
             throw JobError(.configuration, error.message)
         }
         let root = ConfigTable(document.root, file: path, document: document)

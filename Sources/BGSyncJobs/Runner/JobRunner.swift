@@ -39,13 +39,15 @@ public struct JobRunner: Sendable {
 
     /// What a run did.
     public struct Report: Sendable {
-        /// The job's tag (or the file when the job could not be read).
+        /// The job's tag (or, when the job could not be read, its file's name without `.toml`).
         public var tag: String
         /// synced, skipped, failed, interrupted or refused.
         public var outcome: RunOutcome
         /// Why it was skipped, failed or interrupted.
         public var reason: String?
-        /// Machine-readable skip code (`not_due`, `constraint`, …).
+        /// Machine-readable reason, on every outcome but synced: a skip's (`not_due`,
+        /// `constraint`, …), an interruption's (`signal`, `deadline`, `cancelled`), or the
+        /// failure's kind (``SysExit/reasonCode(for:)``: `configuration`, `unreachable`, …).
         public var reasonCode: String?
         /// The process exit code for this run.
         public var exitCode: Int32
@@ -88,7 +90,7 @@ public struct JobRunner: Sendable {
             registry = try FactoryRegistry.load(path: job.registry, required: job.registryExplicit)
             try registry.validate(factory: job.factory)
         } catch {
-            return Report(tag: path, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+            return Report(tag: Self.stem(of: path), outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
         }
         var logger = self.logger
         logger[metadataKey: "tag"] = "\(job.tag)"
@@ -100,7 +102,7 @@ public struct JobRunner: Sendable {
         do {
             state = try RunState.open(directory: options.stateDirectory, dryRun: options.dryRun)
         } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
         }
         let pid = getpid()
         let lock: RunLock
@@ -111,7 +113,7 @@ public struct JobRunner: Sendable {
             }
             lock = acquired
         } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
         }
         defer { lock.release() }
 
@@ -119,7 +121,7 @@ public struct JobRunner: Sendable {
         do {
             record = try state.job(job.tag)
         } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
         }
         if case .skip(let reason) = ScheduleDecider.decide(job: record, policy: job.schedule, now: Date(), force: options.force) {
             return await skip(reason, job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
@@ -140,7 +142,7 @@ public struct JobRunner: Sendable {
         do {
             runID = try state.beginRun(tag: job.tag, pid: pid, jobFile: path, at: started)
         } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: nil, exitCode: SysExit.code(for: error))
+            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
         }
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
         report.constraints = verdicts
@@ -176,17 +178,20 @@ public struct JobRunner: Sendable {
             // factory killed), the run was interrupted: what is durable stays.
             report.outcome = .interrupted
             report.reason = interruption(stop.reason, error: error, tag: job.tag, state: state)
+            report.reasonCode = report.reason?.hasPrefix("cancelled") == true ? "cancelled" : stop.reason?.code ?? "interrupted"
             report.exitCode = SysExit.tempFail
             report.result = (error as? ReplicationError)?.partialResult
         } catch let error as ReplicationError where error.kind == .deletionRefused {
             // Not a failure of the sync machinery: the pull completed, the push waits for a human.
             report.outcome = .refused
             report.reason = error.message
+            report.reasonCode = SysExit.reasonCode(for: error)
             report.exitCode = SysExit.code(for: error)
             report.result = error.partialResult
         } catch {
             report.outcome = .failed
             report.reason = "\(error)"
+            report.reasonCode = SysExit.reasonCode(for: error)
             report.exitCode = SysExit.code(for: error)
             report.result = (error as? ReplicationError)?.partialResult
         }
@@ -205,6 +210,12 @@ public struct JobRunner: Sendable {
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
         await runHooks(job: job, report: report, stop: stop, logger: logger)
         return report
+    }
+
+    /// The tag a job that could not be loaded is reported under: its file's name without
+    /// `.toml` (the default tag), not its path.
+    static func stem(of path: String) -> String {
+        URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
     }
 
     private func skip(_ reason: SkipReason, job: JobFile, state: RunState, pid: Int32, started: Date, stop: RunStop, logger: Logger) async -> Report {

@@ -30,8 +30,10 @@ public enum ProgressJSON {
         object.set("missing_checked", .integer(result.missingChecked))
         object.set("missing_found", .integer(result.missingFound))
         object.set("conflicts_created", .integer(result.conflictsCreated))
-        object.set("start_seq", result.startSeq.value)
-        object.set("last_seq", result.lastSeq.value)
+        // Always strings, whatever the source sends (CouchDB's clustered sequences are strings,
+        // a local store's and PouchDB's are integers): one shape for scripts.
+        object.set("start_seq", .string(result.startSeq.queryValue))
+        object.set("last_seq", .string(result.lastSeq.queryValue))
         if !result.failures.isEmpty {
             object.set("failures", .array(result.failures.map { failure in
                 var item = JSONObject()
@@ -45,12 +47,14 @@ public enum ProgressJSON {
         return .object(object)
     }
 
-    /// `{"pull":{…},"push":{…},"http_requests":N}` members for a result.
-    public static func members(_ result: SyncResult, dryRun: Bool) -> [(String, JSONValue)] {
+    /// `{"pull":{…},"push":{…},"http_requests":N}` members for a result; `pull` and `push`
+    /// are always present, null for a direction that did not run.
+    public static func members(_ result: SyncResult?, dryRun: Bool) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         if dryRun { members.append(("dry_run", .bool(true))) }
-        if let pull = result.pull { members.append(("pull", direction(pull))) }
-        if let push = result.push { members.append(("push", direction(push))) }
+        members.append(("pull", result?.pull.map(direction) ?? .null))
+        members.append(("push", result?.push.map(direction) ?? .null))
+        guard let result else { return members }
         members.append(("http_requests", .integer(result.httpRequests)))
         members.append(("bytes_received", .integer(result.httpBytesReceived)))
         members.append(("bytes_sent", .integer(result.httpBytesSent)))
@@ -73,7 +77,8 @@ public enum ProgressJSON {
 }
 
 extension JobRunner.Report {
-    /// The `--json` object: `outcome`, `reason`, per direction counters, `tag`, `exit_code`;
+    /// The `--json` object: `outcome`, `reason` and `reason_code` (unless synced), per direction
+    /// counters (`pull`, `push`: null when not run), `tag`, `exit_code`;
     /// for a dry run also `"dry_run": true` and `would_create` (the files a real run would create).
     public var json: JSONValue {
         var object = JSONObject()
@@ -86,9 +91,7 @@ extension JobRunner.Report {
             object.set("dry_run", .bool(true))
             object.set("would_create", .array(wouldCreate.map { .string($0) }))
         }
-        if let result {
-            for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
-        }
+        for (key, value) in ProgressJSON.members(result, dryRun: false) { object.set(key, value) }
         if !constraints.isEmpty {
             object.set("constraints", .array(constraints.map { verdict in
                 var item = JSONObject()

@@ -8,6 +8,14 @@ public enum StopReason: Sendable, Equatable, CustomStringConvertible {
     /// The run's time limit passed (the job's `[schedule] timeout`, `sync --timeout`).
     case deadline(seconds: Double)
 
+    /// `signal` or `deadline`: the `reason_code` of a run it interrupted.
+    public var code: String {
+        switch self {
+        case .signal: return "signal"
+        case .deadline: return "deadline"
+        }
+    }
+
     /// `stopped by SIGTERM`, `deadline reached (timeout 5 s)`.
     public var description: String {
         switch self {

@@ -22,7 +22,8 @@ public enum SysExit {
     /// EX_TEMPFAIL: transient failure, interrupted, or a database locked by another process
     /// past the busy timeout; retry later.
     public static let tempFail: Int32 = 75
-    /// EX_NOPERM: authentication or permission refused, or a credential readable by others.
+    /// EX_NOPERM: authentication or permission refused, a credential readable by others, or a
+    /// file or directory this user may not read or write.
     public static let noPermission: Int32 = 77
     /// EX_CONFIG: job file or registry invalid.
     public static let config: Int32 = 78
@@ -58,9 +59,69 @@ public enum SysExit {
             case .invalidTag: return config
             case .busy: return tempFail
             case .notAStateDatabase, .io, .unknownRun: return ioError
+            case .permission: return noPermission
             }
+        case is UsageError:
+            return usage
+        case let error as InstallerError:
+            return error.code
         default:
             return ioError
         }
     }
+
+    /// The `reason_code` of a run that ended with `error` (`--json`, hooks): a word per kind of
+    /// failure, stable for scripts — `configuration`, `missing_file`, `permission`,
+    /// `unreachable`, `database_not_found`, `transient`, `rejected`, `malformed_response`,
+    /// `invalid_data`, `unauthorized`, `local_io`, `busy`, `interrupted`, `deletion_refused`,
+    /// `missing_database`, `usage`.
+    public static func reasonCode(for error: any Error) -> String {
+        switch error {
+        case let error as ReplicationError:
+            switch error.kind {
+            case .configuration: return "configuration"
+            case .unreachable: return "unreachable"
+            case .databaseNotFound: return "database_not_found"
+            case .transient: return "transient"
+            case .rejected: return "rejected"
+            case .interrupted: return "interrupted"
+            case .localStoreBusy: return "busy"
+            case .malformedResponse: return "malformed_response"
+            case .deletionRefused: return "deletion_refused"
+            case .unauthorized: return "unauthorized"
+            case .localStore: return "local_io"
+            case .missingDatabase: return "missing_database"
+            }
+        case let error as JobError:
+            switch error.kind {
+            case .configuration: return "configuration"
+            case .missingFile: return "missing_file"
+            case .permission: return "permission"
+            }
+        case let error as StateError where error.kind == .permission:
+            return "permission"
+        case is UsageError:
+            return "usage"
+        default:
+            switch code(for: error) {
+            case tempFail: return "busy"
+            case dataError: return "invalid_data"
+            case config: return "configuration"
+            default: return "local_io"
+            }
+        }
+    }
+}
+
+/// A command-line mistake that argument parsing could not catch. Exit 64.
+public struct UsageError: Error, Sendable, CustomStringConvertible {
+    /// What is wrong and what would be accepted.
+    public let message: String
+
+    /// Creates an error.
+    public init(message: String) {
+        self.message = message
+    }
+
+    public var description: String { message }
 }

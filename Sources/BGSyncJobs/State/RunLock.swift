@@ -55,7 +55,11 @@ public final class RunLock: Sendable {
         }
         guard fd >= 0 else {
             if !creating && (errno == ENOENT || errno == ENOTDIR) { return RunLock(path: path, descriptor: nil) }
-            throw StateError(.io, "\(path): cannot open the lock file: \(String(cString: strerror(errno)))", path: path)
+            let code = errno
+            if StateError.kind(errno: code) == .permission {
+                throw StateError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot open the lock file; check the state directory's owner and mode", path: path)
+            }
+            throw StateError(.io, "\(path): cannot open the lock file: \(String(cString: strerror(code)))", path: path)
         }
         while flock(fd, LOCK_EX | LOCK_NB) != 0 {
             let code = errno

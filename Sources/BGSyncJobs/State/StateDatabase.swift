@@ -128,7 +128,11 @@ public final class StateDatabase: Sendable {
             try createDirectory(parent)
         }
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            let reason = String(cString: strerror(errno))
+            let code = errno
+            let reason = String(cString: strerror(code))
+            if StateError.kind(errno: code) == .permission {
+                throw StateError(.permission, "\(directory): permission denied: this user (uid \(getuid())) cannot create the state directory; give --state-dir, or create it for this user", path: directory)
+            }
             throw StateError(.io, "\(directory): cannot create the state directory: \(reason)", path: directory)
         }
     }
@@ -433,10 +437,17 @@ public final class StateDatabase: Sendable {
             return StateError(.io, "\(path): disk full (SQLite: \(sqlite))", path: path)
         case .SQLITE_BUSY, .SQLITE_LOCKED:
             return StateError(.busy, "\(path): busy: another process kept the state database locked for more than \(Int(busyTimeout))s", path: path)
-        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH:
+        case .SQLITE_READONLY, .SQLITE_PERM, .SQLITE_AUTH, .SQLITE_CANTOPEN:
+            // Permission refused to this user (77, saying so), or another cause (74).
+            let directory = (path as NSString).deletingLastPathComponent
+            let denied = [path, directory].contains(where: { (file: String) in access(file, R_OK | W_OK) != 0 && (errno == EACCES || errno == EPERM) })
+            if denied {
+                return StateError(.permission, "\(path): permission denied: this user (uid \(getuid())) cannot read and write the state database or its directory \(directory); check their owner and mode, or give --state-dir", path: path)
+            }
+            if error.resultCode == .SQLITE_CANTOPEN {
+                return StateError(.io, "\(path): cannot open the state database (SQLite: \(sqlite)); check that the directory exists and is writable", path: path)
+            }
             return StateError(.io, "\(path): cannot write the state database (SQLite: \(sqlite)); check its owner and permissions", path: path)
-        case .SQLITE_CANTOPEN:
-            return StateError(.io, "\(path): cannot open the state database (SQLite: \(sqlite)); check that the directory exists and is writable", path: path)
         case .SQLITE_CONSTRAINT:
             return StateError(.io, "\(path): rejected a value (SQLite: \(sqlite)); progress and results must be JSON text", path: path)
         default:

@@ -1,6 +1,9 @@
+import Foundation
+
 /// A problem with the state database, a lock file or a tag; the message names the file at fault.
 /// Exit 74 (local I/O) for all kinds but ``Kind/invalidTag``, which is a configuration error (78)
-/// when it comes from a job file and a usage error (64) from the command line.
+/// when it comes from a job file and a usage error (64) from the command line, and
+/// ``Kind/permission`` (77).
 public struct StateError: Error, Sendable, CustomStringConvertible {
     /// The kind of problem.
     public enum Kind: String, Sendable {
@@ -9,6 +12,8 @@ public struct StateError: Error, Sendable, CustomStringConvertible {
         case notAStateDatabase
         /// The file or directory cannot be created, read or written.
         case io
+        /// This user may not create, read or write the state directory or a lock file. Exit 77.
+        case permission
         /// Another process kept the database locked for longer than the busy timeout.
         case busy
         /// A tag that cannot name a lock file.
@@ -32,4 +37,9 @@ public struct StateError: Error, Sendable, CustomStringConvertible {
     }
 
     public var description: String { message }
+
+    /// `.permission` when `code` (an `errno`) says permission was refused, else `.io`.
+    static func kind(errno code: Int32) -> Kind {
+        code == EACCES || code == EPERM ? .permission : .io
+    }
 }

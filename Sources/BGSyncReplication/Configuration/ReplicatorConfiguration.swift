@@ -55,11 +55,18 @@ public enum Endpoint: Sendable, Equatable, CustomStringConvertible {
     case file(String)
 
     /// Parses `http(s)://…/db`, `file:/path` or a plain path.
-    /// - Throws: ``ReplicationError`` (configuration) for a URL without a database or with
-    ///   credentials in it.
-    public init(parsing text: String) throws {
+    /// - Parameter credentialsHint: where the password goes instead, appended to the refusal
+    ///   of a URL that carries one (`--password-file FILE`, `auth.password_file`).
+    /// - Throws: ``ReplicationError`` (configuration) for an unsupported scheme, a URL without
+    ///   a database, or a URL with a password in it (refused: it would sit in argv, shell
+    ///   history, process lists and configuration files; the password is not repeated).
+    public init(parsing text: String, credentialsHint: String = "give the password by reference instead") throws {
         if text.hasPrefix("http://") || text.hasPrefix("https://") {
-            self = .http(try URLComponentsLite(parsing: text))
+            let url = try URLComponentsLite(parsing: text)
+            if url.password != nil {
+                throw ReplicationError.configuration("\(URLComponentsLite.redact(text)): a password in the URL is refused (it would show in shell history, process lists and logs); \(credentialsHint)")
+            }
+            self = .http(url)
         } else if text.hasPrefix("file://") {
             self = .file(String(text.dropFirst("file://".count)))
         } else if text.hasPrefix("file:") {

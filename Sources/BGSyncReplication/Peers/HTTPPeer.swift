@@ -1,4 +1,5 @@
 import BGSyncStore
+import Foundation
 import Logging
 import NIOHTTP1
 import Synchronization
@@ -74,10 +75,20 @@ public final class HTTPPeer: ReplicationPeer {
         case 404 where response.couchError?.reason == "Database does not exist." || response.couchError?.reason == "no_db_file" || context.hasPrefix("GET \(displayName)"):
             throw ReplicationError(.databaseNotFound, "the database \(client.url.databaseName) does not exist at \(client.url.origin) (\(detail))")
         case 300...399:
-            throw ReplicationError(.rejected, "\(context): the server redirects (HTTP \(response.status)); use the final URL")
+            // Not followed (a redirect could carry credentials elsewhere, and a moved database
+            // will not move back): the configuration names the wrong URL.
+            throw ReplicationError(.configuration, "\(context): the server redirects (HTTP \(response.status)) to \(redirectTarget(response)); bgsync does not follow redirects: use that URL as the remote")
         default:
             throw ReplicationError(.rejected, "\(context): \(detail)")
         }
+    }
+
+    /// Where a 3xx points: its `Location` made absolute against this server, without user
+    /// info or any secret this peer sends; "an unnamed location" when it has none.
+    func redirectTarget(_ response: CouchResponse) -> String {
+        guard let location = response.headers.first(name: "Location"), !location.isEmpty else { return "an unnamed location (no Location header)" }
+        let absolute = URL(string: location, relativeTo: URL(string: client.url.description))?.absoluteURL.absoluteString ?? location
+        return client.scrub(URLComponentsLite.redact(absolute))
     }
 
     public func readCheckpoint(id: String) async throws -> JSONValue? {
