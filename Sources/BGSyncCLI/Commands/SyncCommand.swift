@@ -47,12 +47,18 @@ struct SyncCommand: AsyncParsableCommand {
     var timeout: String?
     @Option(help: ArgumentHelp("How long to wait for a connection to the server.", valueName: "duration"))
     var connectTimeout: String = "10s"
+    @Option(help: ArgumentHelp("Settle conflicts after the pull: keep (CouchDB semantics, the default), remote-wins, local-wins or deterministic.",
+                               valueName: "resolver"))
+    var conflicts: String = "keep"
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         if pullOnly && pushOnly { throw ValidationError("--pull-only and --push-only exclude each other") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if !["basic", "session"].contains(auth) { throw ValidationError("--auth must be basic or session") }
+        if conflicts != "keep" && BuiltInConflictResolver.Rule(rawValue: conflicts) == nil {
+            throw ValidationError("--conflicts \(conflicts): expected keep, remote-wins, local-wins or deterministic")
+        }
         if DeletionLimit(parsing: maxDelete) == nil {
             throw ValidationError("--max-delete \(maxDelete): expected \(DeletionLimit.accepted)")
         }
@@ -72,6 +78,7 @@ struct SyncCommand: AsyncParsableCommand {
             configuration.http.caFile = caFile
             configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
             configuration.maxDelete = force ? nil : DeletionLimit(parsing: maxDelete)
+            configuration.conflictResolver = BuiltInConflictResolver.Rule(rawValue: conflicts).map(BuiltInConflictResolver.init)
             if let user {
                 let password = try readPassword()
                 configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)
@@ -146,6 +153,9 @@ enum SyncReport {
             var line = "\(item.direction): \(item.docsWritten) written of \(item.docsRead) read, \(item.missingChecked) revisions checked"
             if item.docWriteFailures > 0 { line += ", \(item.docWriteFailures) refused" }
             lines.append(line)
+        }
+        if result.conflicts != ConflictCounts() {
+            lines.append("conflicts: \(result.conflicts.resolved) resolved, \(result.conflicts.unresolved) left unresolved")
         }
         lines.append(String(format: "synced in %.2f s", seconds))
         return lines.joined(separator: "\n")

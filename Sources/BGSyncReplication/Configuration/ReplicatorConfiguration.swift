@@ -32,6 +32,10 @@ public struct ReplicatorConfiguration: Sendable {
     /// than this does not start (``ReplicationError/Kind/deletionRefused``). Default
     /// ``DeletionLimit/standard`` (50 %); nil pushes whatever it deletes (`--force`).
     public var maxDelete: DeletionLimit? = .standard
+    /// Settles the local store's conflicts after the pull and before the push (see
+    /// ``ConflictResolver``). Nil (`keep`, the default) keeps CouchDB's semantics: a
+    /// deterministic winner, losing revisions kept as conflicts.
+    public var conflictResolver: (any ConflictResolver)?
 
     /// Creates a configuration with the defaults above.
     public init(database: String, remote: Endpoint, direction: Direction = .pullAndPush) {
