@@ -117,14 +117,17 @@ struct ResolverProgramError: Error, CustomStringConvertible {
     var description: String { message }
 }
 
-/// The one place the exec resolver starts a program: runs it off the caller's thread and
-/// returns what it did (output bounded, killed at `timeout`).
+/// The one place the exec resolver starts a program: runs it on a thread of its own (the
+/// runner blocks until the program ends, and must not hold a worker of the shared pools its
+/// output readers need) and returns what it did (output bounded, killed at `timeout`).
 func runResolverProgram(_ argv: [String], input: [UInt8], environment: [String: String], timeout: Double) async throws -> ProgramRunner.Outcome {
     try await withCheckedThrowingContinuation { continuation in
-        DispatchQueue.global().async {
+        let thread = Thread {
             continuation.resume(with: Result {
                 try ProgramRunner.run(argv, input: input, environment: environment, timeout: timeout, maxOutput: 16 << 20)
             })
         }
+        thread.name = "bgsync-resolver"
+        thread.start()
     }
 }
