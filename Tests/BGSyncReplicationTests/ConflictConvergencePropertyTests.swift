@@ -37,6 +37,7 @@ struct ConflictConvergencePropertyTests {
         let base = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0..<1_000_000)
         let iterations = HostileInput.iterations(default: 20)
         print("conflict convergence: base seed \(base) (repeat with BGSYNC_SEED=\(base)), \(iterations) iterations")
+        var resolved = 0
         for iteration in 0..<iterations {
             let seed = base &+ UInt64(iteration)
             var rng = FuzzRandom(seed: seed)
@@ -47,7 +48,7 @@ struct ConflictConvergencePropertyTests {
                 for _ in 0..<Int.random(in: 8...16, using: &rng) {
                     let replica = Int.random(in: 0..<3, using: &rng)
                     if replica < 2 && rng.chance(40) {
-                        _ = try await sync(paths[replica], paths[2], resolver: resolver)
+                        resolved += try await sync(paths[replica], paths[2], resolver: resolver).conflicts.resolved
                     } else {
                         try Self.randomEdit(stores[replica], &rng)
                     }
@@ -60,6 +61,7 @@ struct ConflictConvergencePropertyTests {
                     rounds += 1
                     for device in 0..<2 {
                         let result = try await sync(paths[device], paths[2], resolver: resolver)
+                        resolved += result.conflicts.resolved
                         if (result.pull?.docsWritten ?? 0) + (result.push?.docsWritten ?? 0) + result.conflicts.resolved > 0 { moved = true }
                     }
                 }
@@ -75,5 +77,7 @@ struct ConflictConvergencePropertyTests {
                 }
             }
         }
+        print("conflict convergence: \(resolved) conflicts resolved in \(iterations) iterations")
+        #expect(resolved > 0, "the edits made no conflict to resolve (base seed \(base))")
     }
 }
