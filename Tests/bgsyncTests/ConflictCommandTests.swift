@@ -51,10 +51,7 @@ struct ConflictCommandTests {
 
     @Test("a job with conflicts = \"deterministic\" leaves no live conflict on either side after one run and reports it")
     func jobResolves() async throws {
-        let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
-        defer { sandbox.remove() }
-        do {
+        try await JobSandbox.withServer { sandbox, server in
             let remote = try server.createDatabase("db")
             // The server already holds a conflict; the device edits another document that the
             // server edits too.
@@ -87,10 +84,6 @@ struct ConflictCommandTests {
             #expect(metrics.contains(#"bgsync_conflicts_resolved{tag="job"} 1"#))
             let history = try await sandbox.bgsync(["status", "job", "--json", "--history", "1"])
             #expect(history.stdout.contains(#""conflicts_resolved":1"#), "\(history.stdout)")
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -1,4 +1,5 @@
 import BGSyncStore
+import BGSyncTestSupport
 import Foundation
 import Synchronization
 import Testing
@@ -24,6 +25,21 @@ struct JobSandbox {
     }
 
     func remove() { try? FileManager.default.removeItem(atPath: root) }
+
+    /// Runs `body` with a fresh sandbox and a fixture server, stopping the server and removing
+    /// the sandbox afterwards, whether `body` throws or not.
+    static func withServer(_ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
+        let sandbox = try JobSandbox()
+        defer { sandbox.remove() }
+        let server = try await FixtureServer.start()
+        do {
+            try await body(sandbox, server)
+        } catch {
+            await server.stop()
+            throw error
+        }
+        await server.stop()
+    }
 
     /// Writes a file (mode 0644 unless given).
     @discardableResult
