@@ -54,4 +54,6 @@ public struct SyncResult: Sendable {
     public var httpBytesReceived: Int = 0
     /// HTTP body bytes sent in the whole run.
     public var httpBytesSent: Int = 0
+    /// What the conflict resolver did (all zero without one).
+    public var conflicts = ConflictCounts()
 }

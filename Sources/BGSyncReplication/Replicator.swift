@@ -59,6 +59,10 @@ public struct Replicator: Sendable {
                 result.pull = try await replicate(from: remote, to: local, direction: "pull",
                                                   filter: configuration.pullFilter.map { .pull($0) }, http: httpPeer)
             }
+            if let resolver = configuration.conflictResolver, !dryRun {
+                result.conflicts = try await ConflictStep(resolver: resolver, logger: logger, shouldStop: shouldStop)
+                    .run(local: local, remote: remote)
+            }
             if configuration.direction != .pull {
                 result.push = try await replicate(from: local, to: remote, direction: "push",
                                                   filter: configuration.pushFilter.map { .push($0) }, http: httpPeer)

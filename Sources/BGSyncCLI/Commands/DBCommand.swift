@@ -20,6 +20,8 @@ struct DBCommand: ParsableCommand {
               changes [--since S] [--limit N] [--json]
                                                     the changes feed
               conflicts [--json]                    documents with conflicting revisions
+              resolve ID (--pick REV | --body FILE|-)
+                                                    settle a conflict: keep one leaf, or a merged body
 
             `put` creates the database if the file does not exist; the other actions need an \
             existing file (exit 66). Run `bgsync db <path> <action> --help` for an action's options.
@@ -29,7 +31,7 @@ struct DBCommand: ParsableCommand {
     @Argument(help: "The database file (created by `put` if missing).")
     var path: String
 
-    @Argument(help: "info | get | put | rm | ls | changes | conflicts")
+    @Argument(help: "info | get | put | rm | ls | changes | conflicts | resolve")
     var action: String
 
     @Argument(parsing: .captureForPassthrough, help: .hidden)
@@ -37,12 +39,12 @@ struct DBCommand: ParsableCommand {
 
     static let actions: [String: any DBAction.Type] = [
         "info": DBInfo.self, "get": DBGet.self, "put": DBPut.self, "rm": DBRemove.self,
-        "ls": DBList.self, "changes": DBChanges.self, "conflicts": DBConflicts.self,
+        "ls": DBList.self, "changes": DBChanges.self, "conflicts": DBConflicts.self, "resolve": DBResolve.self,
     ]
 
     func run() throws {
         guard let actionType = Self.actions[action] else {
-            throw ValidationError("unknown action '\(action)'; expected one of: info, get, put, rm, ls, changes, conflicts")
+            throw ValidationError("unknown action '\(action)'; expected one of: info, get, put, rm, ls, changes, conflicts, resolve")
         }
         try actionType.parseAndRun(arguments, path: path)
     }

@@ -52,12 +52,18 @@ struct SyncCommand: AsyncParsableCommand {
     var connectTimeout: String = "10s"
     @Flag(help: "Create a missing file REMOTE (or, with --push-only, a missing LOCAL); without it a missing database is exit 66.")
     var createTarget = false
+    @Option(help: ArgumentHelp("Settle conflicts after the pull: keep (CouchDB semantics, the default), remote-wins, local-wins or deterministic.",
+                               valueName: "resolver"))
+    var conflicts: String = "keep"
     @OptionGroup var log: LogOptions
 
     func validate() throws {
         if pullOnly && pushOnly { throw ValidationError("--pull-only and --push-only exclude each other") }
         if batchSize < 1 { throw ValidationError("--batch-size must be at least 1") }
         if !["basic", "session"].contains(auth) { throw ValidationError("--auth must be basic or session") }
+        if conflicts != "keep" && BuiltInConflictResolver.Rule(rawValue: conflicts) == nil {
+            throw ValidationError("--conflicts \(conflicts): expected keep, remote-wins, local-wins or deterministic")
+        }
         if DeletionLimit(parsing: maxDelete) == nil {
             throw ValidationError("--max-delete \(maxDelete): expected \(DeletionLimit.accepted)")
         }
@@ -81,6 +87,7 @@ struct SyncCommand: AsyncParsableCommand {
             configuration.http.connectTimeout = DurationText.seconds(connectTimeout) ?? configuration.http.connectTimeout
             configuration.maxDelete = allowMassDeletion || force ? nil : DeletionLimit(parsing: maxDelete)
             configuration.createTarget = createTarget
+            configuration.conflictResolver = BuiltInConflictResolver.Rule(rawValue: conflicts).map(BuiltInConflictResolver.init)
             if let user {
                 let password = try readPassword()
                 configuration.http.auth = auth == "session" ? .session(user: user, password: password) : .basic(user: user, password: password)
@@ -167,6 +174,9 @@ enum SyncReport {
             var line = "\(item.direction): \(item.docsWritten) written of \(item.docsRead) read, \(item.missingChecked) revisions checked"
             if item.docWriteFailures > 0 { line += ", \(item.docWriteFailures) refused" }
             lines.append(line)
+        }
+        if result.conflicts != ConflictCounts() {
+            lines.append("conflicts: \(result.conflicts.resolved) resolved, \(result.conflicts.unresolved) left unresolved")
         }
         lines.append(String(format: "synced in %.2f s", seconds))
         return lines.joined(separator: "\n")

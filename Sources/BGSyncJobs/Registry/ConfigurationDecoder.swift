@@ -42,9 +42,7 @@ struct ConfigurationDecoder {
         configuration.direction = try table.choice("direction", ReplicatorConfiguration.Direction.self) ?? .pullAndPush
         configuration.batchSize = try table.int("batch_size", range: 1...10_000) ?? configuration.batchSize
         configuration.createTarget = try table.bool("create_target") ?? false
-        if let conflicts = try table.string("conflicts"), conflicts != "default" {
-            throw table.error("conflicts", "\"\(conflicts)\" is not supported yet; accepted: default (CouchDB semantics: a deterministic winner, losing revisions kept as conflicts)")
-        }
+        configuration.conflictResolver = try decodeConflicts(table)
         if let seconds = try table.positiveDuration("connect_timeout") { configuration.http.connectTimeout = seconds }
         if let seconds = try table.positiveDuration("request_timeout") { configuration.http.requestTimeout = seconds }
         if let seconds = try table.positiveDuration("stall_timeout") { configuration.http.stallTimeout = seconds }

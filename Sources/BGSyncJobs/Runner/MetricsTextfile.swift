@@ -40,11 +40,14 @@ public enum MetricsTextfile {
         ("bgsync_bytes", "HTTP body bytes of the last run: received for pull, sent for push."),
         ("bgsync_doc_write_failures", "Revisions the target refused in the last run, per direction."),
         ("bgsync_consecutive_failures", "Failed or interrupted runs since the last success."),
+        ("bgsync_conflicts_resolved", "Documents whose conflict the job's resolver settled in the last run."),
+        ("bgsync_conflicts_unresolved", "Documents the job's resolver left in conflict in the last run (retried next run)."),
     ]
 
     /// Families that a skipped run leaves as they were (it carries their samples over).
     static let runFamilies: Set<String> = ["bgsync_last_run_duration_seconds", "bgsync_documents_written", "bgsync_documents_read",
-                                           "bgsync_bytes", "bgsync_doc_write_failures"]
+                                           "bgsync_bytes", "bgsync_doc_write_failures", "bgsync_conflicts_resolved",
+                                           "bgsync_conflicts_unresolved"]
 
     /// The exposition text for `sample`; `previous` (the file's current text) supplies the
     /// per-run families when the run was skipped.
@@ -74,6 +77,8 @@ public enum MetricsTextfile {
             if let result = sample.result {
                 if result.pull != nil { add("bgsync_bytes", "\(tag),direction=\"pull\"", String(result.httpBytesReceived)) }
                 if result.push != nil { add("bgsync_bytes", "\(tag),direction=\"push\"", String(result.httpBytesSent)) }
+                add("bgsync_conflicts_resolved", tag, String(result.conflicts.resolved))
+                add("bgsync_conflicts_unresolved", tag, String(result.conflicts.unresolved))
             }
         }
         var text = ""

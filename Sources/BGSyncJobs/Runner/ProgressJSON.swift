@@ -47,14 +47,17 @@ public enum ProgressJSON {
         return .object(object)
     }
 
-    /// `{"pull":{…},"push":{…},"http_requests":N}` members for a result; `pull` and `push`
-    /// are always present, null for a direction that did not run.
+    /// `{"pull":{…},"push":{…},"conflicts_resolved":N,"conflicts_unresolved":N,"http_requests":N}`
+    /// members for a result; `pull` and `push` are always present, null for a direction that
+    /// did not run.
     public static func members(_ result: SyncResult?, dryRun: Bool) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         if dryRun { members.append(("dry_run", .bool(true))) }
         members.append(("pull", result?.pull.map(direction) ?? .null))
         members.append(("push", result?.push.map(direction) ?? .null))
         guard let result else { return members }
+        members.append(("conflicts_resolved", .integer(result.conflicts.resolved)))
+        members.append(("conflicts_unresolved", .integer(result.conflicts.unresolved)))
         members.append(("http_requests", .integer(result.httpRequests)))
         members.append(("bytes_received", .integer(result.httpBytesReceived)))
         members.append(("bytes_sent", .integer(result.httpBytesSent)))
@@ -72,6 +75,10 @@ public enum ProgressJSON {
         var metadata: Logger.Metadata = ["http_requests": "\(result.httpRequests)"]
         if let pull = result.pull { metadata["pulled"] = "\(pull.docsWritten)" }
         if let push = result.push { metadata["pushed"] = "\(push.docsWritten)" }
+        if result.conflicts != ConflictCounts() {
+            metadata["conflicts_resolved"] = "\(result.conflicts.resolved)"
+            metadata["conflicts_unresolved"] = "\(result.conflicts.unresolved)"
+        }
         return metadata
     }
 }

@@ -38,6 +38,10 @@ public struct ReplicatorConfiguration: Sendable {
     /// not a new empty database. A pull always creates a missing local database (a job's
     /// first run fills it); an HTTP remote is never created.
     public var createTarget = false
+    /// Settles the local store's conflicts after the pull and before the push (see
+    /// ``ConflictResolver``). Nil (`keep`, the default) keeps CouchDB's semantics: a
+    /// deterministic winner, losing revisions kept as conflicts.
+    public var conflictResolver: (any ConflictResolver)?
 
     /// Creates a configuration with the defaults above.
     public init(database: String, remote: Endpoint, direction: Direction = .pullAndPush) {

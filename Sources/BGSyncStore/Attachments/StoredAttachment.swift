@@ -11,4 +11,13 @@ public struct StoredAttachment: Sendable, Equatable {
     public var digest: String
     /// The length of the data in bytes.
     public var length: Int
+
+    /// Creates attachment metadata (for example a stub in a conflict built by a test).
+    public init(name: String, contentType: String, revpos: Int, digest: String, length: Int) {
+        self.name = name
+        self.contentType = contentType
+        self.revpos = revpos
+        self.digest = digest
+        self.length = length
+    }
 }

@@ -21,6 +21,8 @@ struct MetricsTextfileTests {
         var result = SyncResult(pull: pull, push: push, httpRequests: 4)
         result.httpBytesReceived = 1234
         result.httpBytesSent = 56
+        result.conflicts.resolved = 3
+        result.conflicts.unresolved = 1
         return MetricsTextfile.Sample(tag: "no\"tes", outcome: .synced, runAt: Date(timeIntervalSince1970: 1_700_000_000.5),
                                       lastSuccess: Date(timeIntervalSince1970: 1_700_000_001), duration: 2.25,
                                       consecutiveFailures: 0, result: result)
@@ -46,6 +48,8 @@ struct MetricsTextfileTests {
         #expect(lines.contains(#"bgsync_bytes{tag="no\"tes",direction="pull"} 1234"#))
         #expect(lines.contains(#"bgsync_bytes{tag="no\"tes",direction="push"} 56"#))
         #expect(lines.contains(#"bgsync_consecutive_failures{tag="no\"tes"} 0"#))
+        #expect(lines.contains(#"bgsync_conflicts_resolved{tag="no\"tes"} 3"#))
+        #expect(lines.contains(#"bgsync_conflicts_unresolved{tag="no\"tes"} 1"#))
         #expect(text.hasSuffix("\n"))
     }
 
@@ -63,6 +67,7 @@ struct MetricsTextfileTests {
         #expect(text.contains(#"bgsync_last_run_timestamp_seconds{tag="no\"tes"} 1700000100.000"#))
         #expect(text.contains(#"bgsync_last_run_duration_seconds{tag="no\"tes"} 2.250"#))
         #expect(text.contains(#"bgsync_documents_written{tag="no\"tes",direction="pull"} 7"#))
+        #expect(text.contains(#"bgsync_conflicts_resolved{tag="no\"tes"} 3"#))
 
         var failure = synced()
         failure.outcome = .failed

@@ -16,6 +16,8 @@ struct GreetingsFactory: ReplicatorFactory {
             direction: .pullAndPush)
         configuration.batchSize = 100
         configuration.pushFilter = .sqlWhere("json_extract(body, '$.kind') = 'greeting'")
+        // Greetings edited on two devices are merged (GreetingsMerger.swift), not kept as conflicts.
+        configuration.conflictResolver = GreetingsMerger()
         return configuration
     }
 }
