@@ -67,11 +67,7 @@ public struct ExecConflictResolver: ConflictResolver {
             out += ",\"body\":" + leaf.body + ",\"attachments\":{"
             for (position, attachment) in leaf.attachments.enumerated() {
                 if position > 0 { out += "," }
-                JSONString.append(attachment.name, to: &out)
-                out += ":{\"content_type\":"
-                JSONString.append(attachment.contentType, to: &out)
-                out += ",\"revpos\":\(attachment.revpos),\"digest\":"
-                JSONString.append(attachment.digest, to: &out)
+                attachment.appendEntryStart(to: &out)
                 out += ",\"length\":\(attachment.length),\"stub\":true}"
             }
             out += "}}"

@@ -21,3 +21,16 @@ public struct StoredAttachment: Sendable, Equatable {
         self.length = length
     }
 }
+
+extension StoredAttachment {
+    /// Appends `"name":{"content_type":…,"revpos":N,"digest":…`, the start of this
+    /// attachment's entry in `_attachments`; the caller adds the rest (a stub or the data) and
+    /// the closing brace.
+    package func appendEntryStart(to out: inout String) {
+        JSONString.append(name, to: &out)
+        out += ":{\"content_type\":"
+        JSONString.append(contentType, to: &out)
+        out += ",\"revpos\":\(revpos),\"digest\":"
+        JSONString.append(digest, to: &out)
+    }
+}

@@ -42,11 +42,7 @@ enum DocumentJSON {
             out += ",\"_attachments\":{"
             for (index, attachment) in revision.attachments.enumerated() {
                 if index > 0 { out += "," }
-                JSONString.append(attachment.name, to: &out)
-                out += ":{\"content_type\":"
-                JSONString.append(attachment.contentType, to: &out)
-                out += ",\"revpos\":\(attachment.revpos),\"digest\":"
-                JSONString.append(attachment.digest, to: &out)
+                attachment.appendEntryStart(to: &out)
                 if let since = sincePosition, attachment.revpos > since {
                     guard let data = try reader.attachmentData(digest: attachment.digest) else {
                         throw StoreError(.io, "\(reader.path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(id) is missing")
