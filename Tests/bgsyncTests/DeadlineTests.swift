@@ -169,6 +169,26 @@ struct DeadlineTests {
         #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
     }
 
+    @Test("SIGTERM ends a run whose hook hangs within 2 s, and the hook's children with it")
+    func sigtermWhileHookRuns() async throws {
+        let sandbox = try JobSandbox()
+        defer { sandbox.remove() }
+        let marker = sandbox.root + "/hook-started"
+        let child = sandbox.root + "/hook-child.pid"
+        // The hook starts a child of its own and waits: the whole group must go.
+        try sandbox.write("hook.sh", "#!/bin/sh\nsleep 300 &\necho $! > '\(child)'\ntouch '\(marker)'\nwait\n", mode: 0o755)
+        try sandbox.registry(remote: "file:data/remote.sqlite", extra: "create_target = true")
+        try sandbox.job("job", body: "[hooks]\ntimeout = \"10m\"\non_success = [\"\(sandbox.root)/hook.sh\"]\n")
+        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+        #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
+        let (run, seconds) = try await Self.stop(running)
+        #expect(run.status == 0, "the run synced before its hook: \(run.stderr)")
+        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
+        let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: child)), as: UTF8.self)
+            .trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(try await Self.eventually { kill(pid, 0) != 0 }, "the hook's child \(pid) outlived the stop")
+    }
+
     @Test("a refused connection fails fast and says so plainly")
     func refusedConnection() async throws {
         let closed = try SilentServer.start()
