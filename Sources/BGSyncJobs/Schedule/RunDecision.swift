@@ -31,9 +31,9 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
         case .cancelled:
             return "cancelled (bgsync resume \(tag) to enable)"
         case .notDue(let until):
-            return "not due until \(Self.timestamp(until))"
+            return "not due until \(ISO8601.format(until))"
         case .backingOff(let until, let failures):
-            return "backing off until \(Self.timestamp(until)) after \(failures) \(failures == 1 ? "failure" : "failures")"
+            return "backing off until \(ISO8601.format(until)) after \(failures) \(failures == 1 ? "failure" : "failures")"
         case .alreadyRunning(let pid):
             return pid.map { "already running (pid \($0))" } ?? "already running"
         case .constraint(let text):
@@ -59,11 +59,5 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
         case .notDue(let until), .backingOff(let until, _): return until
         default: return nil
         }
-    }
-
-    /// `2026-11-24T18:00:00Z`: UTC, whole seconds, rounded up so that the time printed is never
-    /// earlier than the one meant.
-    static func timestamp(_ date: Date) -> String {
-        Date(timeIntervalSince1970: date.timeIntervalSince1970.rounded(.up)).formatted(.iso8601)
     }
 }
