@@ -79,7 +79,8 @@ public final class FixtureServer: Sendable {
             onServerRunning: { channel in listening.resolve(.success(channel.localAddress?.port ?? 0)) },
             logger: logger)
         let serviceGroup = ServiceGroup(configuration: ServiceGroupConfiguration(services: [application], logger: logger))
-        let runTask = Task {
+        // On the server's own threads: see ServerExecutor.
+        let runTask = Task(executorPreference: ServerExecutor.shared) {
             do {
                 try await serviceGroup.run()
                 listening.resolve(.failure(FixtureError(500, "server_stopped", "the fixture server stopped before listening")))

@@ -11,7 +11,7 @@ private func guardedSync(_ database: String, _ remote: String, maxDelete: Deleti
                          pushFilter: PushFilter? = nil) async throws -> SyncResult {
     var configuration = ReplicatorConfiguration(database: database, remote: try Endpoint(parsing: remote), direction: direction)
     configuration.http.initialRetryDelay = 0.01
-    configuration.http.requestTimeout = 5
+    configuration.http.requestTimeout = 30
     configuration.maxDelete = maxDelete
     configuration.pushFilter = pushFilter
     return try await Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })).run()

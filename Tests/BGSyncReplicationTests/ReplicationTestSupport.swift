@@ -21,7 +21,7 @@ func sync(_ database: String, _ remote: String, direction: ReplicatorConfigurati
     configuration.http.auth = auth
     configuration.http.initialRetryDelay = 0.01
     configuration.http.maxRetries = maxRetries
-    configuration.http.requestTimeout = 5
+    configuration.http.requestTimeout = 30
     configuration.pushFilter = pushFilter
     configuration.pullFilter = pullFilter
     var replicator = Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))

@@ -88,11 +88,11 @@ struct FaultMatrixTests {
         case .truncatedJSON:
             server.inject(.malformedJSON(path: .suffix("/_changes"), skip: 1))
         case .slowOnce:
-            try world.writeRegistry(requestTimeout: "300ms")
-            server.inject(.delay(seconds: 1.5, path: .suffix("/_revs_diff")))
+            try world.writeRegistry(requestTimeout: "1s")
+            server.inject(.delay(seconds: 3, path: .suffix("/_revs_diff")))
         case .slowPastTimeout:
-            try world.writeRegistry(requestTimeout: "300ms")
-            server.inject(.delay(seconds: 1.5, path: .suffix("/_revs_diff"), times: .max))
+            try world.writeRegistry(requestTimeout: "1s")
+            server.inject(.delay(seconds: 3, path: .suffix("/_revs_diff"), times: .max))
         case .status500Once, .status502Once, .status503Once:
             server.inject(.status(fault.statusCode, path: .suffix("/_bulk_get"), skip: 1, times: 2))  // max_retries = 2
         case .status500Always, .status502Always, .status503Always:

@@ -70,7 +70,7 @@ struct FaultMatrixWorld {
 
     /// Points the job at `url` (default: the server's `db`) with the common settings, a request
     /// timeout, and `auth` (a TOML line) when given.
-    func writeRegistry(url: String? = nil, auth: String? = nil, requestTimeout: String = "5s", extra: String = "") throws {
+    func writeRegistry(url: String? = nil, auth: String? = nil, requestTimeout: String = "30s", extra: String = "") throws {
         var lines = Self.registryExtra + "\nrequest_timeout = \"\(requestTimeout)\""
         if let auth { lines += "\n" + auth }
         if !extra.isEmpty { lines += "\n" + extra }
