@@ -113,14 +113,18 @@ public struct Replicator: Sendable {
         var missingFound: Int
     }
 
-    /// Reads one batch of changes after `since`, asks the target what it lacks and fetches it.
-    func readBatch(from source: any ReplicationPeer, to target: any ReplicationPeer, since: OpaqueSequence,
-                   filter: ChangesFilter?) async throws -> SourceBatch {
+    /// Reads one batch of changes after `since`.
+    func readChanges(from source: any ReplicationPeer, since: OpaqueSequence, filter: ChangesFilter?) async throws -> ChangesBatch {
         let batch = try await source.changes(since: since, limit: configuration.batchSize, filter: filter)
         if batch.rowsBeforeFilter >= configuration.batchSize && batch.lastSeq == since {
             // A full batch that ends where it started would be asked for again, forever.
             throw ReplicationError(.malformedResponse, "the changes feed of \(source.displayName) does not advance: \(batch.rowsBeforeFilter) changes after \(since) end at \(since)")
         }
+        return batch
+    }
+
+    /// Asks the target what it lacks of `batch` and fetches that from the source.
+    func fetchMissing(_ batch: ChangesBatch, from source: any ReplicationPeer, to target: any ReplicationPeer) async throws -> SourceBatch {
         var read = SourceBatch(batch: batch, requests: [], fetched: [], missingChecked: 0, missingFound: 0)
         guard !batch.rows.isEmpty else { return read }
         read.missingChecked = batch.rows.reduce(0) { $0 + $1.revs.count }
@@ -136,9 +140,10 @@ public struct Replicator: Sendable {
         return read
     }
 
-    /// One direction, source → target, batch by batch. Reading batch N+1 from the source (the
-    /// changes feed, `_revs_diff`, `_bulk_get`) overlaps writing batch N to the target, so the
-    /// two sides work at the same time; at most two batches are held in memory.
+    /// One direction, source → target, batch by batch. Reading the batches after N from the
+    /// source (the changes feed, `_revs_diff`, `_bulk_get`; ``ReadAhead``) overlaps writing batch
+    /// N to the target, so the two sides work at the same time; at most
+    /// ``ReplicatorConfiguration/readAhead`` + 1 batches are held in memory.
     ///
     /// Checkpoints: a local target stores its checkpoint with every batch, in the batch's
     /// transaction; a server target, and the source, at most every ``checkpointInterval`` and
@@ -170,12 +175,18 @@ public struct Replicator: Sendable {
         logger.debug("replicating", metadata: ["direction": "\(direction)", "id": "\(replicationID)", "since": "\(startSeq)"])
 
         var sourceCheckpointed = (seq: startSeq, at: ContinuousClock.now)
+        /// The checkpoint last written on the target: the source gets the same document when
+        /// it covers the same sequence, as CouchDB's replicator writes one to both.
+        var lastTargetCheckpoint: (seq: OpaqueSequence, body: JSONValue)?
+        func checkpointBody(_ stats: DirectionResult) -> JSONValue {
+            Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
+                            lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
+        }
         /// Writes the source's checkpoint when it lags behind (always when `force`).
         func checkpointSource(force: Bool) async {
             guard !dryRun, stats.lastSeq != sourceCheckpointed.seq,
                   force || ContinuousClock.now - sourceCheckpointed.at >= checkpointInterval else { return }
-            let checkpoint = Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
-                                             lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
+            let checkpoint = lastTargetCheckpoint.flatMap { $0.seq == stats.lastSeq ? $0.body : nil } ?? checkpointBody(stats)
             do {
                 try await source.writeCheckpoint(id: replicationID, body: checkpoint)
                 sourceCheckpointed = (stats.lastSeq, ContinuousClock.now)
@@ -191,70 +202,122 @@ public struct Replicator: Sendable {
             ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(stats.lastSeq))")
         }
         if shouldStop() { throw interrupted() }
-        var next: Task<SourceBatch, any Error>? = Task { try await readBatch(from: source, to: target, since: startSeq, filter: filter) }
-        defer { next?.cancel() }
-        while let reading = next {
-            next = nil
-            let read: SourceBatch
+        let replicator = self
+        var readAhead = ReadAhead(since: startSeq, batchSize: configuration.batchSize, depth: configuration.readAhead,
+                                  readChanges: { try await replicator.readChanges(from: source, since: $0, filter: filter) },
+                                  fetch: { try await replicator.fetchMissing($0, from: source, to: target) })
+        defer { readAhead.cancel() }
+        // A server target takes several `_bulk_docs` at once; a local one writes each batch
+        // with its checkpoint in one transaction, one after the other.
+        var writes: [Task<BatchWrite, any Error>] = []
+        defer { for write in writes { write.cancel() } }
+        let writesInFlight = target.checkpointsWithWrites ? 1 : max(1, configuration.writesInFlight)
+        /// Waits for the oldest write in flight and counts it.
+        func settleOldest() async throws {
+            let done: BatchWrite
             do {
-                // The read ahead is a task of its own: a cancelled run cancels it too.
-                read = try await withTaskCancellationHandler { try await reading.value } onCancel: { reading.cancel() }
+                done = try await Self.value(of: writes.removeFirst())
+            } catch where Task.isCancelled {
+                throw ReplicationError(.interrupted, "\(direction) stopped while writing a batch (checkpoint at \(targetCheckpointed.seq))")
+            }
+            done.count(into: &stats)
+            if let body = done.checkpoint {
+                targetCheckpointed = (stats.lastSeq, ContinuousClock.now)
+                lastTargetCheckpoint = (stats.lastSeq, body)
+            }
+            report(direction, stats, http)
+        }
+
+        while true {
+            let next: SourceBatch?
+            do {
+                next = try await readAhead.next()
             } catch where Task.isCancelled {
                 throw ReplicationError(.interrupted, "\(direction) stopped while a request was in flight (checkpoint at \(targetCheckpointed.seq))")
             }
+            guard let read = next else { break }
             let batch = read.batch
-            let isLast = batch.rowsBeforeFilter < configuration.batchSize
-            // The boundary before the next batch: asked before it is read, as without the overlap.
+            let isLast = readAhead.isLast(batch)
+            // The boundary before the next batch: what was read ahead of it is dropped.
             let stopping = !isLast && shouldStop()
-            if !isLast && !stopping {
-                let since = batch.lastSeq
-                next = Task { try await readBatch(from: source, to: target, since: since, filter: filter) }
-            }
+            if stopping { readAhead.cancel() }
             stats.changesRead += batch.rows.count
             stats.missingChecked += read.missingChecked
             stats.missingFound += read.missingFound
             report(direction, stats, http)
             if dryRun {
                 stats.lastSeq = batch.lastSeq
-            } else {
-                let due = isLast || stopping || target.checkpointsWithWrites
-                    || ContinuousClock.now - targetCheckpointed.at >= checkpointInterval
-                let checkpointed: Bool
-                do {
-                    checkpointed = try await write(read, from: source, to: target, stats: &stats, checkpoint: !due ? nil : { stats in
-                        Checkpoint.body(sessionID: sessionID, startTime: startTime, startSeq: startSeq,
-                                        lastSeq: stats.lastSeq, stats: stats, previousHistory: history)
-                    }, replicationID: replicationID, lastCheckpoint: targetCheckpointed.seq)
-                } catch where Task.isCancelled {
-                    throw ReplicationError(.interrupted, "\(direction) stopped while writing a batch (checkpoint at \(targetCheckpointed.seq))")
-                }
-                if checkpointed { targetCheckpointed = (stats.lastSeq, ContinuousClock.now) }
-                report(direction, stats, http)
-                await checkpointSource(force: isLast || stopping)
+                if stopping { throw interrupted() }
+                continue
             }
+            while writes.count >= writesInFlight { try await settleOldest() }
+            var checkpoint: (id: String, body: JSONValue)?
+            if target.checkpointsWithWrites {
+                // Counted as the write will count it; `writes` is empty, so `stats` is final.
+                var after = stats
+                after.lastSeq = batch.lastSeq
+                after.docsRead += read.fetched.count
+                after.docsWritten += read.fetched.count(where: { $0.refusal == nil })
+                if after.lastSeq != targetCheckpointed.seq { checkpoint = (replicationID, checkpointBody(after)) }
+            }
+            writes.append(Task { [checkpoint] in try await replicator.write(read, from: source, to: target, checkpoint: checkpoint) })
+            let final = isLast || stopping
+            if final || !target.checkpointsWithWrites && ContinuousClock.now - targetCheckpointed.at >= checkpointInterval {
+                // A checkpoint covers only what is durable: every write before it has ended.
+                while !writes.isEmpty { try await settleOldest() }
+                if !target.checkpointsWithWrites && stats.lastSeq != targetCheckpointed.seq {
+                    let body = checkpointBody(stats)
+                    try await target.writeCheckpoint(id: replicationID, body: body)
+                    targetCheckpointed = (stats.lastSeq, ContinuousClock.now)
+                    lastTargetCheckpoint = (stats.lastSeq, body)
+                }
+            } else if target.checkpointsWithWrites {
+                try await settleOldest()
+            }
+            await checkpointSource(force: final)
             if stopping { throw interrupted() }
         }
+        while !writes.isEmpty { try await settleOldest() }
         return stats
     }
 
-    /// Writes one batch to the target, then (when `checkpoint` makes one) the target's
-    /// checkpoint, after the revisions are durable; advances `stats`.
-    /// - Returns: whether the checkpoint was written.
+    /// A task's value, cancelling the task when the waiting one is cancelled.
+    static func value<T: Sendable>(of task: Task<T, any Error>) async throws -> T {
+        try await withTaskCancellationHandler { try await task.value } onCancel: { task.cancel() }
+    }
+
+    /// What writing one batch did, counted into the direction's result once every batch
+    /// before it is counted.
+    struct BatchWrite: Sendable {
+        var lastSeq: OpaqueSequence
+        var docsRead: Int
+        var written: Int
+        var failures: [WriteFailure]
+        var conflictsCreated: Int
+        /// The target's checkpoint written with the batch, if one was.
+        var checkpoint: JSONValue?
+
+        func count(into stats: inout DirectionResult) {
+            stats.lastSeq = lastSeq
+            stats.docsRead += docsRead
+            stats.docsWritten += written
+            stats.docWriteFailures += failures.count
+            stats.conflictsCreated += conflictsCreated
+            stats.failures += failures.prefix(max(0, 100 - stats.failures.count))
+        }
+    }
+
+    /// Writes one batch to the target with, when given, the target's checkpoint after the
+    /// revisions are durable.
     private func write(_ read: SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
-                       stats: inout DirectionResult, checkpoint makeCheckpoint: ((DirectionResult) -> JSONValue)?,
-                       replicationID: String, lastCheckpoint: OpaqueSequence) async throws -> Bool {
+                       checkpoint: (id: String, body: JSONValue)?) async throws -> BatchWrite {
+        var done = BatchWrite(lastSeq: read.batch.lastSeq, docsRead: read.fetched.count, written: 0, failures: [],
+                              conflictsCreated: 0, checkpoint: checkpoint?.body)
         guard !read.requests.isEmpty else {
-            stats.lastSeq = read.batch.lastSeq
-            guard let makeCheckpoint, stats.lastSeq != lastCheckpoint else { return false }
-            try await target.writeCheckpoint(id: replicationID, body: makeCheckpoint(stats))
-            return true
+            if let checkpoint { try await target.writeCheckpoint(id: checkpoint.id, body: checkpoint.body) }
+            return done
         }
         var (fetched, refused) = Self.splitRefused(read.fetched)
-        stats.docsRead += read.fetched.count
-        var next = stats
-        next.lastSeq = read.batch.lastSeq
-        next.docsWritten += fetched.count  // as recorded in the history; refusals are counted after the write
-        let checkpoint = makeCheckpoint.map { (id: replicationID, body: $0(next)) }
         let written: WriteResult
         do {
             written = try await target.write(fetched, checkpoint: checkpoint)
@@ -267,17 +330,14 @@ public struct Replicator: Sendable {
             fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched.usable
             written = try await target.write(fetched, checkpoint: checkpoint)
         }
-        let failures = refused + written.failures
-        stats.lastSeq = read.batch.lastSeq
-        stats.docsWritten += written.written
-        stats.docWriteFailures += failures.count
-        stats.conflictsCreated += written.conflictsCreated
-        stats.failures += failures.prefix(max(0, 100 - stats.failures.count))
-        for failure in failures.prefix(20) {
+        done.failures = refused + written.failures
+        done.written = written.written
+        done.conflictsCreated = written.conflictsCreated
+        for failure in done.failures.prefix(20) {
             logger.warning("a revision was not replicated (counted in doc_write_failures)", metadata: [
                 "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])
         }
-        return checkpoint != nil
+        return done
     }
 
     /// Takes the revisions the source could not give (``FetchedRevision/refusal``) out of a

@@ -177,7 +177,8 @@ struct HonestRunTests {
             try server.database("db")?.write { tx in
                 for i in 0..<20 { _ = try tx.put(id: String(format: "s%03d", i), json: "{}") }
             }
-            server.inject(.delay(seconds: 0.5, path: .suffix("/_bulk_get"), times: 100))
+            // The changes feed is read one batch after another (fetches overlap): 5 × 1 s.
+            server.inject(.delay(seconds: 1, path: .suffix("/_changes"), times: 100))
             let long = try sandbox.start(["run", job, "--force"])
             var running = false
             let deadline = Date().addingTimeInterval(30)
