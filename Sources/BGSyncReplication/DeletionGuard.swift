@@ -22,9 +22,8 @@ struct DeletionGuard {
 
     /// Throws ``ReplicationError/Kind/deletionRefused`` when the push from `since` would delete
     /// more than the limit; returns otherwise.
-    func check(source: any ReplicationPeer, target: any ReplicationPeer, since: OpaqueSequence, filter: ChangesFilter?) async throws {
-        guard let local = source as? LocalPeer, let remote = target as? any LiveDocumentCounting,
-              let start = Int(since.queryValue), start >= 0 else { return }
+    func check(local: LocalPeer, remote: any ReplicationPeer, since: OpaqueSequence, filter: ChangesFilter?) async throws {
+        guard let start = Int(since.queryValue), start >= 0 else { return }
         let wanted: Set<String>?
         if case .push(.documentIDs(let ids))? = filter { wanted = Set(ids) } else { wanted = nil }
         let estimate = try local.read { try $0.deletionCount(since: start) }
@@ -59,8 +58,8 @@ struct DeletionGuard {
     /// With the guard lifted (`--allow-mass-deletion`): logs how many deletions the push carries
     /// (the local estimate: documents deleted since the push checkpoint), so that a lifted guard
     /// never deletes silently.
-    static func reportLifted(source: any ReplicationPeer, since: OpaqueSequence, logger: Logger) {
-        guard let local = source as? LocalPeer, let start = Int(since.queryValue), start >= 0,
+    static func reportLifted(local: LocalPeer, since: OpaqueSequence, logger: Logger) {
+        guard let start = Int(since.queryValue), start >= 0,
               let deletions = try? local.read({ try $0.deletionCount(since: start) }), deletions > 0 else { return }
         logger.warning("max_delete lifted: the push carries \(grouped(deletions)) deletion\(deletions == 1 ? "" : "s")",
                        metadata: ["deletions": "\(deletions)"])
@@ -86,13 +85,4 @@ struct DeletionGuard {
         }
         return (number < 0 ? "-" : "") + text
     }
-}
-
-/// A replication target that can say how many documents it has live and which of some ids are
-/// live, for ``DeletionGuard``.
-protocol LiveDocumentCounting: ReplicationPeer {
-    /// The number of live documents (CouchDB's `doc_count`); nil when the peer cannot tell.
-    func liveDocumentCount() async throws -> Int?
-    /// Which of `ids` the peer has live (not missing, not deleted).
-    func liveDocumentIDs(among ids: [String]) async throws -> Set<String>
 }

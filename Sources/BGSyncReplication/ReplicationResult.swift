@@ -1,7 +1,7 @@
 /// What one direction of a run did, with CouchDB's counter names in JSON.
 public struct DirectionResult: Sendable, Equatable {
-    /// `pull` or `push`.
-    public var direction: String
+    /// ``ReplicatorConfiguration/Direction/pull`` or ``ReplicatorConfiguration/Direction/push``.
+    public var direction: ReplicatorConfiguration.Direction
     /// Changes rows read from the source.
     public var changesRead = 0
     /// Revisions checked against the target (`missing_checked`).
@@ -24,7 +24,7 @@ public struct DirectionResult: Sendable, Equatable {
     public var failures: [WriteFailure] = []
 
     /// A fresh result for `direction`.
-    public init(direction: String) {
+    public init(direction: ReplicatorConfiguration.Direction) {
         self.direction = direction
     }
 }
@@ -32,8 +32,8 @@ public struct DirectionResult: Sendable, Equatable {
 /// Live counters of a running replication, delivered to the progress callback after each
 /// step of a batch.
 public struct ReplicationProgress: Sendable, Equatable {
-    /// `pull` or `push`.
-    public var direction: String
+    /// ``ReplicatorConfiguration/Direction/pull`` or ``ReplicatorConfiguration/Direction/push``.
+    public var direction: ReplicatorConfiguration.Direction
     /// The counters so far.
     public var counters: DirectionResult
     /// Body bytes received and sent over HTTP so far.

@@ -44,51 +44,54 @@ public struct Replicator: Sendable {
         // run), a file remote only when asked.
         let local = try openLocal(configuration.database, create: configuration.direction != .push || configuration.createTarget)
         let remote: any ReplicationPeer
-        var httpPeer: HTTPPeer?
         switch configuration.remote {
         case .http(let url):
-            let peer = try HTTPPeer(url: url, options: configuration.http, logger: logger)
-            httpPeer = peer
-            remote = peer
+            remote = try HTTPPeer(url: url, options: configuration.http, logger: logger)
         case .file(let path):
             remote = try openLocal(path, create: configuration.createTarget)
         }
+        return try await run(local: local, remote: remote)
+    }
+
+    /// Pulls from `remote` into `local`, resolves conflicts, then pushes (as configured);
+    /// ``run()`` with the peers given.
+    func run(local: LocalPeer, remote: any ReplicationPeer) async throws -> SyncResult {
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
+        func recordTraffic() {
+            let traffic = remote.traffic
+            result.httpRequests = traffic.requests
+            result.httpBytesReceived = traffic.bytesReceived
+            result.httpBytesSent = traffic.bytesSent
+        }
         do {
             if configuration.direction != .push {
-                result.pull = try await replicate(from: remote, to: local, direction: "pull",
-                                                  filter: configuration.pullFilter.map { .pull($0) }, http: httpPeer)
+                result.pull = try await replicate(.pull, local: local, remote: remote, filter: configuration.pullFilter.map { .pull($0) })
             }
             if let resolver = configuration.conflictResolver, !dryRun {
                 result.conflicts = try await ConflictStep(resolver: resolver, logger: logger, shouldStop: shouldStop)
                     .run(local: local, remote: remote)
             }
             if configuration.direction != .pull {
-                result.push = try await replicate(from: local, to: remote, direction: "push",
-                                                  filter: configuration.pushFilter.map { .push($0) }, http: httpPeer)
+                result.push = try await replicate(.push, local: local, remote: remote, filter: configuration.pushFilter.map { .push($0) })
             }
-            result.httpRequests = httpPeer?.requestCount ?? 0
-            if let bytes = httpPeer?.bytes {
-                result.httpBytesReceived = bytes.received
-                result.httpBytesSent = bytes.sent
-            }
-            await httpPeer?.shutdown()
+            recordTraffic()
+            await remote.shutdown()
             return result
         } catch var error as ReplicationError {
-            await httpPeer?.shutdown()
+            await remote.shutdown()
             if result.pull != nil {
-                result.httpRequests = httpPeer?.requestCount ?? 0
+                recordTraffic()
                 error.partialResult = result
             }
-            throw httpPeer?.scrubbed(error) ?? error
+            throw remote.scrubbed(error)
         } catch where Task.isCancelled {
             // Stopped before or between directions' own handling (opening, checkpoints).
-            await httpPeer?.shutdown()
+            await remote.shutdown()
             var error = ReplicationError(.interrupted, "stopped while a request was in flight")
             if result.pull != nil { error.partialResult = result }
             throw error
         } catch {
-            await httpPeer?.shutdown()
+            await remote.shutdown()
             throw error
         }
     }
@@ -150,21 +153,21 @@ public struct Replicator: Sendable {
     /// when the direction ends or stops, as CouchDB's replicator does (each is an extra
     /// request). A checkpoint that lags behind only makes the next run read again changes the
     /// target already has; it never skips any, since it is written after what it covers.
-    func replicate(from source: any ReplicationPeer, to target: any ReplicationPeer, direction: String,
-                   filter: ChangesFilter?, http: HTTPPeer?) async throws -> DirectionResult {
+    func replicate(_ direction: ReplicatorConfiguration.Direction, local: LocalPeer, remote: any ReplicationPeer,
+                   filter: ChangesFilter?) async throws -> DirectionResult {
+        let (source, target): (any ReplicationPeer, any ReplicationPeer) = direction == .push ? (local, remote) : (remote, local)
         let sourceID = try await source.open()
         let targetID = try await target.open()
-        let localID = direction == "pull" ? targetID : sourceID
-        let remoteID = direction == "pull" ? sourceID : targetID
-        let replicationID = Checkpoint.replicationID(local: localID, remote: remoteID, direction: direction, filter: filter)
+        let (localID, remoteID) = direction == .push ? (sourceID, targetID) : (targetID, sourceID)
+        let replicationID = Checkpoint.replicationID(local: localID, remote: remoteID, direction: direction.rawValue, filter: filter)
         let sourceCheckpoint = try await source.readCheckpoint(id: replicationID)
         let targetCheckpoint = sourceCheckpoint == nil ? nil : try await target.readCheckpoint(id: replicationID)
         let (startSeq, history) = Checkpoint.startPoint(source: sourceCheckpoint, target: targetCheckpoint)
-        if direction == "push", !dryRun {
+        if direction == .push, !dryRun {
             if let limit = configuration.maxDelete {
-                try await DeletionGuard(limit: limit, logger: logger).check(source: source, target: target, since: startSeq, filter: filter)
+                try await DeletionGuard(limit: limit, logger: logger).check(local: local, remote: remote, since: startSeq, filter: filter)
             } else {
-                DeletionGuard.reportLifted(source: source, since: startSeq, logger: logger)
+                DeletionGuard.reportLifted(local: local, since: startSeq, logger: logger)
             }
         }
         let sessionID = MD5.hex(MD5.digest(Array(UUID().uuidString.utf8)))
@@ -225,7 +228,7 @@ public struct Replicator: Sendable {
                 targetCheckpointed = (stats.lastSeq, ContinuousClock.now)
                 lastTargetCheckpoint = (stats.lastSeq, body)
             }
-            report(direction, stats, http)
+            report(direction, stats, remote)
         }
 
         while true {
@@ -244,7 +247,7 @@ public struct Replicator: Sendable {
             stats.changesRead += batch.rows.count
             stats.missingChecked += read.missingChecked
             stats.missingFound += read.missingFound
-            report(direction, stats, http)
+            report(direction, stats, remote)
             if dryRun {
                 stats.lastSeq = batch.lastSeq
                 if stopping { throw interrupted() }
@@ -346,9 +349,9 @@ public struct Replicator: Sendable {
         (fetched.filter { $0.refusal == nil }, fetched.compactMap(\.refusal))
     }
 
-    private func report(_ direction: String, _ stats: DirectionResult, _ http: HTTPPeer?) {
+    private func report(_ direction: ReplicatorConfiguration.Direction, _ stats: DirectionResult, _ remote: any ReplicationPeer) {
         guard let progress else { return }
-        let bytes = http?.bytes ?? (received: 0, sent: 0)
-        progress(ReplicationProgress(direction: direction, counters: stats, bytesReceived: bytes.received, bytesSent: bytes.sent))
+        let traffic = remote.traffic
+        progress(ReplicationProgress(direction: direction, counters: stats, bytesReceived: traffic.bytesReceived, bytesSent: traffic.bytesSent))
     }
 }

@@ -171,7 +171,7 @@ enum SyncReport {
     static func text(_ result: SyncResult, seconds: Double) -> String {
         var lines: [String] = []
         for item in [result.pull, result.push].compactMap({ $0 }) {
-            var line = "\(item.direction): \(item.docsWritten) written of \(item.docsRead) read, \(item.missingChecked) revisions checked"
+            var line = "\(item.direction.rawValue): \(item.docsWritten) written of \(item.docsRead) read, \(item.missingChecked) revisions checked"
             if item.docWriteFailures > 0 { line += ", \(item.docWriteFailures) refused" }
             lines.append(line)
         }

@@ -62,7 +62,7 @@ final class ProgressBar: Sendable {
         let bytes = progress.bytesReceived + progress.bytesSent
         let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
         let c = progress.counters
-        return "\(progress.direction): \(c.docsWritten) written, \(c.docsRead) read, \(c.missingFound) missing, "
+        return "\(progress.direction.rawValue): \(c.docsWritten) written, \(c.docsRead) read, \(c.missingFound) missing, "
             + "\(format(bytes: Double(bytes))) (\(format(bytes: rate))/s)"
     }
 

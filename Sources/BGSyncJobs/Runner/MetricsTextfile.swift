@@ -69,7 +69,7 @@ public enum MetricsTextfile {
         } else {
             add("bgsync_last_run_duration_seconds", tag, number(sample.duration))
             for result in [sample.result?.pull, sample.result?.push].compactMap({ $0 }) {
-                let labels = "\(tag),direction=\"\(escape(result.direction))\""
+                let labels = "\(tag),direction=\"\(escape(result.direction.rawValue))\""
                 add("bgsync_documents_written", labels, String(result.docsWritten))
                 add("bgsync_documents_read", labels, String(result.docsRead))
                 add("bgsync_doc_write_failures", labels, String(result.docWriteFailures))

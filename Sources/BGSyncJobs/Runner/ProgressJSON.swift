@@ -8,7 +8,7 @@ public enum ProgressJSON {
     /// Live progress: `{"phase":"pull","docs_read":…,"docs_written":…,"bytes_received":…}`.
     public static func encode(_ progress: ReplicationProgress) -> String {
         var object = JSONObject()
-        object.set("phase", .string(progress.direction))
+        object.set("phase", .string(progress.direction.rawValue))
         object.set("changes_read", .integer(progress.counters.changesRead))
         object.set("revisions_checked", .integer(progress.counters.missingChecked))
         object.set("missing_found", .integer(progress.counters.missingFound))

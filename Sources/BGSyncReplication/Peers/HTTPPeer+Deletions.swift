@@ -1,15 +1,15 @@
 import BGSyncStore
 
-extension HTTPPeer: LiveDocumentCounting {
+extension HTTPPeer {
     /// `doc_count` from the `GET /db` of ``open()``: no extra request.
-    func liveDocumentCount() async throws -> Int? {
+    public func liveDocumentCount() async throws -> Int? {
         if documentCountAtOpen == nil { _ = try await open() }
         return documentCountAtOpen
     }
 
     /// `POST /db/_all_docs` with `{"keys":[…]}`: a live document's row has a `value` without
     /// `"deleted":true`; a missing one is `{"key":…,"error":"not_found"}`.
-    func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
+    public func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         var body = "{\"keys\":["
         for (index, id) in ids.enumerated() {

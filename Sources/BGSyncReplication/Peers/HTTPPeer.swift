@@ -32,11 +32,10 @@ public final class HTTPPeer: ReplicationPeer {
     /// A checkpoint is a request of its own (`PUT _local/…`).
     public var checkpointsWithWrites: Bool { false }
 
-    /// HTTP requests made so far.
-    public var requestCount: Int { client.requestCount }
-
-    /// Body bytes received and sent so far.
-    public var bytes: (received: Int, sent: Int) { client.bytes }
+    public var traffic: PeerTraffic {
+        let bytes = client.bytes
+        return PeerTraffic(requests: client.requestCount, bytesReceived: bytes.received, bytesSent: bytes.sent)
+    }
 
     public func open() async throws -> String {
         if let identity = state.withLock({ $0.identity }) { return identity }
@@ -57,7 +56,7 @@ public final class HTTPPeer: ReplicationPeer {
 
     /// `error` with the credentials this peer sends removed from its message (a server may
     /// echo them in any text it returns); what else it carries is kept.
-    func scrubbed(_ error: ReplicationError) -> ReplicationError {
+    public func scrubbed(_ error: ReplicationError) -> ReplicationError {
         var clean = ReplicationError(error.kind, client.scrub(error.message))
         clean.partialResult = error.partialResult
         return clean

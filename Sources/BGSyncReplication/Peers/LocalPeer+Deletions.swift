@@ -1,11 +1,11 @@
 import BGSyncStore
 
-extension LocalPeer: LiveDocumentCounting {
-    func liveDocumentCount() async throws -> Int? {
+extension LocalPeer {
+    public func liveDocumentCount() async throws -> Int? {
         try read { try $0.liveDocumentCount() }
     }
 
-    func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
+    public func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
         try read { try $0.liveDocumentIDs(among: ids) }
     }
 

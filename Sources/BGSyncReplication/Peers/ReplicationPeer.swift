@@ -34,6 +34,39 @@ public protocol ReplicationPeer: Sendable {
     /// Whether ``write(_:checkpoint:)`` stores the checkpoint at no extra cost (in the batch's
     /// transaction); otherwise the replicator writes it only now and then.
     var checkpointsWithWrites: Bool { get }
+
+    /// The number of live documents (CouchDB's `doc_count`), for the mass-deletion guard; nil
+    /// when the peer cannot tell.
+    func liveDocumentCount() async throws -> Int?
+
+    /// Which of `ids` the peer has live (not missing, not deleted), for the mass-deletion guard.
+    func liveDocumentIDs(among ids: [String]) async throws -> Set<String>
+
+    /// Requests made and body bytes moved so far (none for a local store).
+    var traffic: PeerTraffic { get }
+
+    /// `error` with anything secret this peer sends removed from its message (a server may
+    /// echo credentials in any text it returns).
+    func scrubbed(_ error: ReplicationError) -> ReplicationError
+
+    /// Releases what the peer holds (connections); called once, when the run ends.
+    func shutdown() async
+}
+
+extension ReplicationPeer {
+    public var traffic: PeerTraffic { PeerTraffic() }
+    public func scrubbed(_ error: ReplicationError) -> ReplicationError { error }
+    public func shutdown() async {}
+}
+
+/// What a peer sent and received over the network.
+public struct PeerTraffic: Sendable, Equatable {
+    /// Requests made, retries included.
+    public var requests = 0
+    /// Response body bytes received.
+    public var bytesReceived = 0
+    /// Request body bytes sent.
+    public var bytesSent = 0
 }
 
 /// What a changes feed may be filtered by.

@@ -12,11 +12,11 @@ struct MetricsTextfileTests {
     }
 
     func synced() -> MetricsTextfile.Sample {
-        var pull = DirectionResult(direction: "pull")
+        var pull = DirectionResult(direction: .pull)
         pull.docsWritten = 7
         pull.docsRead = 8
         pull.docWriteFailures = 1
-        var push = DirectionResult(direction: "push")
+        var push = DirectionResult(direction: .push)
         push.docsWritten = 2
         var result = SyncResult(pull: pull, push: push, httpRequests: 4)
         result.httpBytesReceived = 1234
