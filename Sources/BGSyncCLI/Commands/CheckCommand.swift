@@ -32,7 +32,7 @@ struct CheckCommand: AsyncParsableCommand {
         do {
             path = try JobFile.locate(job, environment: environment)
         } catch {
-            throw fail(error)
+            throw report(error)
         }
         var problems: [any Error] = []
         /// Runs one check; its problem is recorded and gives nil.
@@ -59,10 +59,9 @@ struct CheckCommand: AsyncParsableCommand {
                 problems.append(error)
             }
         }
-        let root = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         let databaseHint = configuration?.database
             ?? (try? registry?.databasePathHint(factory: file.factory, input: file.input, environment: environment)) ?? nil
-        let verdicts = file.constraints.evaluate(probe: SystemProbe(root: root, path: environment["PATH"]), databasePath: databaseHint ?? state.directory)
+        let verdicts = file.constraints.evaluate(probe: SystemProbe(environment: environment), databasePath: databaseHint ?? state.directory)
         // Read-only: check writes nothing (no state directory or database is created).
         let record = attempt { try StateDatabase.openReadOnly(directory: state.directory)?.job(file.tag) }
         let due: String

@@ -26,7 +26,7 @@ struct CancelCommand: ParsableCommand {
                 Console.out("\(tag): cancelled; `bgsync resume \(tag)` enables it again")
             }
         } catch {
-            throw fail(error)
+            throw report(error)
         }
     }
 }
@@ -47,7 +47,7 @@ struct ResumeCommand: ParsableCommand {
             try state.open().setEnabled(tag, true)
             Console.out("\(tag): enabled")
         } catch {
-            throw fail(error)
+            throw report(error)
         }
     }
 }
@@ -98,7 +98,7 @@ struct FactoriesCommand: ParsableCommand {
             if self.registry != nil { try InputFile.checkReadable(registry, what: "registry") }
             loaded = try FactoryRegistry.load(path: registry, required: false)
         } catch {
-            throw fail(error)
+            throw report(error)
         }
         let rows: [(String, String)] = loaded.names.map { name in
             (name, loaded.entries[name]?.kind ?? "swift (compiled in)")

@@ -39,7 +39,6 @@ struct RunCommand: AsyncParsableCommand {
         options.force = force
         options.allowMassDeletion = allowMassDeletion
         options.dryRun = dryRun
-        options.systemRoot = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         options.stop = stop
         var runner = JobRunner(options: options, logger: log.makeLogger())
         let progressBar = ProgressBar.make(quiet: log.quiet)
@@ -50,7 +49,7 @@ struct RunCommand: AsyncParsableCommand {
             do {
                 path = try JobFile.locate(name, environment: environment)
             } catch {
-                throw fail(error)
+                throw report(error)
             }
             let report = await runner.run(jobPath: path)
             progressBar?.clear()

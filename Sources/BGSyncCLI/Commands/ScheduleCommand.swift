@@ -54,84 +54,22 @@ struct ScheduleTargetOptions: ParsableArguments {
     /// The systemctl commands for `verbs`, run when systemd is there and the unit directory is
     /// its own; printed otherwise.
     func activate(_ commands: [[String]]) throws {
-        let prefix = user ? ["systemctl", "--user"] : ["systemctl"]
-        let full = commands.map { prefix + $0 }
-        let text = full.map { $0.joined(separator: " ") }
+        let systemctl = Systemctl(user: user)
+        let lines = systemctl.commandLines(commands)
         if dryRun {
-            for line in text { Console.out("would run: \(line)") }
+            for line in lines { Console.out("would run: \(line)") }
             return
         }
-        let systemctl = ["/usr/bin/systemctl", "/bin/systemctl"].first { FileManager.default.isExecutableFile(atPath: $0) }
-        let reason: String? =
-            unitDir != nil ? "--unit-dir was given"
-            : systemctl == nil ? "systemctl was not found"
-            : !FileManager.default.fileExists(atPath: "/run/systemd/system") ? "systemd is not running"
-            : nil
-        if let reason {
+        if let reason = unitDir != nil ? "--unit-dir was given" : Systemctl.unavailableReason {
             Console.out("not activated (\(reason)); run:")
-            for line in text { Console.out("  \(line)") }
+            for line in lines { Console.out("  \(line)") }
             return
         }
-        for command in full {
-            let outcome = try ChildProcess.runSynchronously([systemctl!] + command.dropFirst(), timeout: 60)
-            guard outcome.status == 0 else {
-                let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-                throw InstallerError(SysExit.unavailable, "\(command.joined(separator: " ")) failed\(message.isEmpty ? "" : ": " + message)")
-            }
-            Console.out("ran: \(command.joined(separator: " "))")
-        }
+        try systemctl.run(commands) { Console.out("ran: \($0)") }
     }
 
-    /// The crontab's text (empty when there is none).
-    func readCrontab() throws -> String {
-        if let crontabFile {
-            guard FileManager.default.fileExists(atPath: crontabFile) else { return "" }
-            guard let data = FileManager.default.contents(atPath: crontabFile) else {
-                throw InstallerError(SysExit.ioError, "\(crontabFile): cannot read it")
-            }
-            return String(decoding: data, as: UTF8.self)
-        }
-        let crontab = try crontabProgram()
-        let outcome = try ChildProcess.runSynchronously([crontab, "-l"], timeout: 30)
-        if outcome.status == 0 { return String(decoding: outcome.stdout, as: UTF8.self) }
-        let message = String(decoding: outcome.stderr, as: UTF8.self)
-        if message.lowercased().contains("no crontab") { return "" }
-        throw InstallerError(SysExit.unavailable, "crontab -l failed: \(message.trimmingCharacters(in: .whitespacesAndNewlines))")
-    }
-
-    func writeCrontab(_ text: String) throws {
-        if let crontabFile {
-            _ = try FileInstaller.install(text, at: crontabFile, dryRun: false)
-            return
-        }
-        let crontab = try crontabProgram()
-        let outcome = try ChildProcess.runSynchronously([crontab, "-"], input: Array(text.utf8), timeout: 30)
-        guard outcome.status == 0 else {
-            let message = String(decoding: outcome.stderr, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw InstallerError(SysExit.unavailable, "crontab - failed: \(message)")
-        }
-    }
-
-    var crontabName: String { crontabFile ?? "the crontab of \(environment["USER"] ?? "this user")" }
-
-    private func crontabProgram() throws -> String {
-        let path = (environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":").map { String($0) + "/crontab" }
-        guard let found = path.first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
-            throw InstallerError(SysExit.unavailable, "crontab was not found on PATH; install cron, or give --crontab-file FILE (e.g. /etc/cron.d/bgsync) or use --systemd")
-        }
-        return found
-    }
-}
-
-/// Reports an installer error or any other with its sysexits code.
-private func scheduleFailure(_ error: any Error) -> any Error {
-    switch error {
-    case let error as ValidationError: return error
-    case let error as InstallerError:
-        Console.error(error.message)
-        return ExitCode(error.code)
-    default: return fail(error)
-    }
+    /// The crontab `--crontab-file` names, or the user's.
+    var crontab: Crontab { Crontab(file: crontabFile, environment: environment) }
 }
 
 /// `bgsync schedule JOB --every DURATION`: run a job periodically from a systemd timer or cron,
@@ -169,7 +107,7 @@ struct ScheduleCommand: ParsableCommand {
             case .cron: try cron(interval: interval, path: path, jobFile: jobFile)
             }
         } catch {
-            throw scheduleFailure(error)
+            throw report(error)
         }
     }
 
@@ -201,15 +139,15 @@ struct ScheduleCommand: ParsableCommand {
             throw UsageError(message: "--bgsync-path \(bgsyncPath): give the absolute path of the bgsync binary (cron runs the line from another directory), e.g. /usr/local/bin/bgsync")
         }
         let line = CrontabBlock.line(expression: expression, command: "\(Self.shellQuoted(bgsyncPath)) run \(Self.shellQuoted(absolute)) --quiet", tag: jobFile.tag)
-        var block = CrontabBlock(try target.readCrontab())
+        var block = CrontabBlock(try target.crontab.read())
         let change = block.set(line, for: jobFile.tag)
         if target.dryRun {
-            Console.out("would \(change == .unchanged ? "leave unchanged" : change == .created ? "add" : "replace with") in \(target.crontabName):")
+            Console.out("would \(change == .unchanged ? "leave unchanged" : change == .created ? "add" : "replace with") in \(target.crontab.name):")
             Console.out(line)
             return
         }
-        if change != .unchanged { try target.writeCrontab(block.text) }
-        Console.out("\(target.crontabName): \(change.rawValue): \(line)")
+        if change != .unchanged { try target.crontab.write(block.text) }
+        Console.out("\(target.crontab.name): \(change.rawValue): \(line)")
     }
 
     /// Quotes a path for cron's /bin/sh when it holds anything but safe characters (`%` is
@@ -239,7 +177,7 @@ struct UnscheduleCommand: ParsableCommand {
             case .cron: try cron()
             }
         } catch {
-            throw scheduleFailure(error)
+            throw report(error)
         }
     }
 
@@ -262,14 +200,14 @@ struct UnscheduleCommand: ParsableCommand {
             tag = String((job as NSString).lastPathComponent.dropLast(5))
         }
         guard JobFile.isValidTag(tag) else { throw UsageError(message: "\"\(tag)\" is not a valid tag") }
-        var block = CrontabBlock(try target.readCrontab())
+        var block = CrontabBlock(try target.crontab.read())
         let old = block.line(for: tag)
         let change = block.remove(tag)
         if target.dryRun {
-            Console.out(old.map { "would remove from \(target.crontabName): \($0)" } ?? "\(target.crontabName): no line for \(tag)")
+            Console.out(old.map { "would remove from \(target.crontab.name): \($0)" } ?? "\(target.crontab.name): no line for \(tag)")
             return
         }
-        if change == .removed { try target.writeCrontab(block.text) }
-        Console.out("\(target.crontabName): \(change == .removed ? "removed: " + (old ?? "") : "no line for \(tag) (absent)")")
+        if change == .removed { try target.crontab.write(block.text) }
+        Console.out("\(target.crontab.name): \(change == .removed ? "removed: " + (old ?? "") : "no line for \(tag) (absent)")")
     }
 }

@@ -43,7 +43,7 @@ struct StatusCommand: ParsableCommand {
                 for job in jobs { histories[job.tag] = try database.history(tag: job.tag, limit: history) }
             }
         } catch {
-            throw fail(error)
+            throw report(error)
         }
         let now = Date()
         if json {

@@ -32,8 +32,3 @@ struct LogOptions: ParsableArguments {
         return logger
     }
 }
-
-/// Exits with a sysexits code after printing the error.
-func fail(_ error: any Error) -> ExitCode {
-    report(error)
-}

@@ -22,10 +22,9 @@ public struct JobRunner: Sendable {
         public var dryRun = false
         /// The state directory (resolved by the caller).
         public var stateDirectory: String
-        /// The environment for credentials, exec factories and hooks.
+        /// The environment for credentials, exec factories, hooks and the constraint probes
+        /// (`BGSYNC_SYSTEM_ROOT`, `PATH`: ``SystemProbe/init(environment:)``).
         public var environment: [String: String]
-        /// The probes' system root (`BGSYNC_SYSTEM_ROOT`, default `/`).
-        public var systemRoot = "/"
         /// The process's stop switch (SIGTERM, SIGINT, `bgsync cancel`); each run also stops
         /// at its job's `timeout`.
         public var stop = RunStop()
@@ -128,7 +127,7 @@ public struct JobRunner: Sendable {
         }
         var verdicts: [ConstraintVerdict] = []
         if !options.force {
-            let probe = SystemProbe(root: options.systemRoot, path: options.environment["PATH"])
+            let probe = SystemProbe(environment: options.environment)
             let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
             verdicts = job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
             if let failed = verdicts.first(where: { !$0.satisfied }) {

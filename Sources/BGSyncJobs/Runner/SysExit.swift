@@ -64,7 +64,11 @@ public enum SysExit {
         case is UsageError:
             return usage
         case let error as InstallerError:
-            return error.code
+            switch error.kind {
+            case .unsupportedInterval: return usage
+            case .io: return ioError
+            case .systemTool: return unavailable
+            }
         default:
             return ioError
         }

@@ -51,12 +51,25 @@ public struct URLComponentsLite: Sendable, Equatable, CustomStringConvertible {
         return last.removingPercentEncoding ?? last
     }
 
-    /// Removes `user:password@` from a URL-like text.
+    /// Redacts the user info of every URL in `text` — a URL, or a message or log line that
+    /// holds any number of them: `https://user:pass@host/db` → `https://***@host/db`. The one
+    /// redactor: errors, log lines and reports all go through it.
     public static func redact(_ text: String) -> String {
-        guard let schemeEnd = text.range(of: "://") else { return text }
-        let rest = text[schemeEnd.upperBound...]
-        let authorityEnd = rest.firstIndex(of: "/") ?? rest.endIndex
-        guard let at = rest[..<authorityEnd].lastIndex(of: "@") else { return text }
-        return String(text[..<schemeEnd.upperBound]) + "***@" + String(rest[rest.index(after: at)...])
+        guard text.contains("@"), text.contains("://") else { return text }
+        var output = ""
+        var rest = Substring(text)
+        while let scheme = rest.range(of: "://") {
+            output += rest[..<scheme.upperBound]
+            let after = rest[scheme.upperBound...]
+            let end = after.firstIndex(where: { "/ \"'\n,)".contains($0) }) ?? after.endIndex
+            let authority = after[..<end]
+            if let at = authority.lastIndex(of: "@") {
+                output += "***@" + authority[authority.index(after: at)...]
+            } else {
+                output += authority
+            }
+            rest = after[end...]
+        }
+        return output + rest
     }
 }

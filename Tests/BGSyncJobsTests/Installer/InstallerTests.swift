@@ -61,7 +61,8 @@ struct InstallerTests {
             _ = try CronSchedule.expression(every: seconds, tag: "notes")
             Issue.record("\(seconds)s was accepted")
         } catch let error as InstallerError {
-            #expect(error.code == SysExit.usage)
+            #expect(error.kind == .unsupportedInterval)
+            #expect(SysExit.code(for: error) == SysExit.usage)
             #expect(error.message.contains("cron cannot"))
         } catch {
             Issue.record("unexpected \(error)")

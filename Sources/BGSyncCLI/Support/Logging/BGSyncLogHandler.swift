@@ -79,9 +79,9 @@ public struct BGSyncLogHandler: LogHandler {
         let pairs = merged.keys.sorted().compactMap { key -> String? in
             let lower = key.lowercased()
             if Self.secretKeys.contains(where: { lower.contains($0) }) { return nil }
-            return "\(key)=\(Self.quote(Self.redact(Self.text(merged[key]!))))"
+            return "\(key)=\(Self.quote(URLComponentsLite.redact(Self.text(merged[key]!))))"
         }
-        let body = ([Self.redact(message).replacingOccurrences(of: "\n", with: " ")] + pairs).joined(separator: " ")
+        let body = ([URLComponentsLite.redact(message).replacingOccurrences(of: "\n", with: " ")] + pairs).joined(separator: " ")
         switch style {
         case .journald:
             return "<\(Self.priority(level))>\(body)\n"
@@ -129,26 +129,6 @@ public struct BGSyncLogHandler: LogHandler {
         case .array(let a): "[" + a.map(text).joined(separator: ",") + "]"
         case .dictionary(let d): "{" + d.keys.sorted().map { "\($0)=\(text(d[$0]!))" }.joined(separator: ",") + "}"
         }
-    }
-
-    /// Redacts the user info of every URL in `text` (`https://user:pass@host` → `https://***@host`).
-    static func redact(_ text: String) -> String {
-        guard text.contains("@"), text.contains("://") else { return text }
-        var output = ""
-        var rest = Substring(text)
-        while let scheme = rest.range(of: "://") {
-            output += rest[..<scheme.upperBound]
-            let after = rest[scheme.upperBound...]
-            let end = after.firstIndex(where: { $0 == "/" || $0 == " " || $0 == "\"" || $0 == "'" || $0 == "\n" || $0 == "," || $0 == ")" }) ?? after.endIndex
-            let authority = after[..<end]
-            if let at = authority.lastIndex(of: "@") {
-                output += "***@" + authority[authority.index(after: at)...]
-            } else {
-                output += authority
-            }
-            rest = after[end...]
-        }
-        return output + rest
     }
 
     static func quote(_ value: String) -> String {
