@@ -190,7 +190,7 @@ struct HostileResponseTests {
                 _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
-                return error.kind == .malformedResponse && error.message.contains("/_changes") && error.message.contains("larger than 1 MB")
+                return error.kind == .malformedResponse && error.message.contains("/_changes") && error.message.contains("larger than 1 MiB")
             }
         }
     }
@@ -213,7 +213,7 @@ struct HostileResponseTests {
                 _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
-                return error.kind == .malformedResponse && error.message.contains("_bulk_get") && error.message.contains("larger than 1 MB")
+                return error.kind == .malformedResponse && error.message.contains("_bulk_get") && error.message.contains("larger than 1 MiB")
             }
         }
     }

@@ -93,7 +93,7 @@ struct HostileServerTests {
             let running = try sandbox.start(["sync", sandbox.root + "/data/l.sqlite", server.url("db"), "--pull-only"], stateDir: false)
             let (run, peak) = try await running.finishMeasuringPeakMemory()
             #expect(run.status == 65, "\(run.stderr)")
-            #expect(run.stderr.contains("larger than 16 MB"), "\(run.stderr)")
+            #expect(run.stderr.contains("larger than 16 MiB"), "\(run.stderr)")
             print("endless _changes body: exit \(run.status), peak RSS \(peak / 1024) MB")
             #expect(peak < 100 * 1024, "peak RSS \(peak) KiB")
         }

@@ -1,4 +1,5 @@
 import BGSyncReplication
+import BGSyncStore
 import Foundation
 import Synchronization
 
@@ -63,14 +64,6 @@ final class ProgressBar: Sendable {
         let rate = elapsed > 0 ? Double(bytes) / elapsed : 0
         let c = progress.counters
         return "\(progress.direction.rawValue): \(c.docsWritten) written, \(c.docsRead) read, \(c.missingFound) missing, "
-            + "\(format(bytes: Double(bytes))) (\(format(bytes: rate))/s)"
-    }
-
-    static func format(bytes: Double) -> String {
-        let units = ["B", "KiB", "MiB", "GiB", "TiB"]
-        var value = bytes
-        var unit = 0
-        while value >= 1024, unit < units.count - 1 { value /= 1024; unit += 1 }
-        return unit == 0 ? "\(Int(value)) B" : String(format: "%.1f ", value) + units[unit]
+            + "\(ByteSize.format(bytes)) (\(ByteSize.format(Int64(rate)))/s)"
     }
 }

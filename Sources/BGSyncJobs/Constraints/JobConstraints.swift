@@ -1,3 +1,4 @@
+import BGSyncStore
 import Foundation
 
 /// The conditions a job needs before it runs: WorkManager's `Constraints` on Linux.

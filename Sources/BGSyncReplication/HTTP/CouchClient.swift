@@ -170,7 +170,7 @@ final class CouchClient: Sendable {
                                                        limit: limit, deadline: deadline)
                 outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: collected))
             } catch is ResponseTooLarge {
-                throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(Self.describe(bytes: limit)); bgsync refuses it\(documents ? "" : " (a smaller batch_size gives smaller responses)")")
+                throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(ByteSize.format(limit)); bgsync refuses it\(documents ? "" : " (a smaller batch_size gives smaller responses)")")
             } catch {
                 outcome = .failure(error)
             }
@@ -254,10 +254,6 @@ final class CouchClient: Sendable {
         return bytes
     }
 
-    /// `512 MB`, `16 MB`, `1000 bytes`.
-    static func describe(bytes: Int) -> String {
-        bytes >= 1 << 20 && bytes % (1 << 20) == 0 ? "\(bytes >> 20) MB" : "\(bytes) bytes"
-    }
 
     /// Exponential backoff with full jitter, or the server's `Retry-After` (seconds, capped).
     func retryDelay(attempt: Int, retryAfter: String?) -> Double {
