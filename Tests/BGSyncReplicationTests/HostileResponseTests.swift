@@ -224,7 +224,7 @@ struct HostileResponseTests {
             server.inject(.endlessBody(interval: 0.05, path: .exact("/db/_changes"), times: .max))
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
             configuration.http.maxRetries = 0
-            configuration.http.requestTimeout = 10  // bytes arrive every 50 ms: only the whole-response deadline stops it
+            configuration.http.requestTimeout = 20  // bytes arrive every 50 ms: only the whole-response deadline stops it
             await #expect {
                 _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
             } throws: { error in

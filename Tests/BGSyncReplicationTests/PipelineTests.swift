@@ -52,7 +52,8 @@ struct PipelineTests {
             let local = try DocumentStore.open(at: dir + "/l.sqlite")
             for i in 0..<30 { try local.put(String(format: "l%03d", i), "{}") }
             let firstWriteOpen = Mutex<Bool?>(nil)
-            server.inject(.delay(seconds: 1, path: .suffix("/_bulk_docs")))
+            // Long enough for the next batch to be read and sent on a loaded machine.
+            server.inject(.delay(seconds: 5, path: .suffix("/_bulk_docs")))
             server.inject(.before(path: .suffix("/_bulk_docs"), skip: 1) {
                 let writes = server.requests().filter { $0.path.hasSuffix("/_bulk_docs") }
                 firstWriteOpen.withLock { $0 = writes.first?.status == nil }

@@ -26,6 +26,8 @@ func sync(_ database: String, _ remote: String, direction: ReplicatorConfigurati
     configuration.pullFilter = pullFilter
     var replicator = Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
     if let shouldStop { replicator.shouldStop = shouldStop }
+    // Checkpoints at the end and at a stop only, however slow a loaded machine makes the run.
+    replicator.checkpointInterval = .seconds(3600)
     return try await replicator.run()
 }
 

@@ -79,6 +79,11 @@ public struct JobRunner: Sendable {
 
     /// Runs the job at `path`. Never throws: every failure becomes a report with its exit code
     /// (and, once the job is known, a record in the state database).
+    ///
+    /// The steps: load the job and its registry; take the run lock (else skip: already
+    /// running); ask the schedule (else skip: not due, backing off, disabled); check the
+    /// constraints (else skip); sync under the run's stop switch; record the outcome; write
+    /// the metrics; run the hook.
     public func run(jobPath path: String) async -> Report {
         let started = Date()
         let job: JobFile
@@ -89,7 +94,7 @@ public struct JobRunner: Sendable {
             registry = try FactoryRegistry.load(path: job.registry, required: job.registryExplicit)
             try registry.validate(factory: job.factory)
         } catch {
-            return Report(tag: Self.stem(of: path), outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
+            return .failure(tag: Self.stem(of: path), error)
         }
         var logger = self.logger
         logger[metadataKey: "tag"] = "\(job.tag)"
@@ -97,54 +102,49 @@ public struct JobRunner: Sendable {
         let stop = options.stop.child()
         let deadline = job.schedule.timeout.map { stop.stop(.deadline(seconds: $0), after: $0 - Date().timeIntervalSince(started)) }
         defer { deadline?.cancel() }
-        let state: RunState
         do {
-            state = try RunState.open(directory: options.stateDirectory, dryRun: options.dryRun)
-        } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
-        }
-        let pid = getpid()
-        let lock: RunLock
-        do {
-            guard let acquired = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag, creating: !options.dryRun) else {
-                let holder = RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)
-                return await skip(.alreadyRunning(pid: holder), job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
+            let state = try RunState.open(directory: options.stateDirectory, dryRun: options.dryRun)
+            let pid = getpid()
+            func skipped(_ reason: SkipReason) async -> Report {
+                await skip(reason, job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
             }
-            lock = acquired
-        } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
-        }
-        defer { lock.release() }
-
-        let record: JobRecord?
-        do {
-            record = try state.job(job.tag)
-        } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
-        }
-        if case .skip(let reason) = ScheduleDecider.decide(job: record, policy: job.schedule, now: Date(), force: options.force) {
-            return await skip(reason, job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
-        }
-        var verdicts: [ConstraintVerdict] = []
-        if !options.force {
-            let probe = SystemProbe(environment: options.environment)
-            let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
-            verdicts = job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
+            guard let lock = try RunLock.acquire(stateDirectory: options.stateDirectory, tag: job.tag, creating: !options.dryRun) else {
+                return await skipped(.alreadyRunning(pid: RunLock.holderPID(stateDirectory: options.stateDirectory, tag: job.tag)))
+            }
+            defer { lock.release() }
+            if case .skip(let reason) = ScheduleDecider.decide(job: try state.job(job.tag), policy: job.schedule, now: Date(), force: options.force) {
+                return await skipped(reason)
+            }
+            let verdicts = options.force ? [] : checkConstraints(job, registry: registry)
             if let failed = verdicts.first(where: { !$0.satisfied }) {
-                var report = await skip(.constraint(failed.reason), job: job, state: state, pid: pid, started: started, stop: stop, logger: logger)
+                var report = await skipped(.constraint(failed.reason))
                 report.constraints = verdicts
                 return report
             }
-        }
-
-        let runID: Int64
-        do {
-            runID = try state.beginRun(tag: job.tag, pid: pid, jobFile: path, at: started)
+            let runID = try state.beginRun(tag: job.tag, pid: pid, jobFile: path, at: started)
+            var report = await sync(job, registry: registry, state: state, runID: runID, stop: stop, logger: logger)
+            report.constraints = verdicts
+            report.duration = Date().timeIntervalSince(started)
+            record(&report, job: job, runID: runID, state: state, logger: logger)
+            writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
+            await runHooks(job: job, report: report, stop: stop, logger: logger)
+            return report
         } catch {
-            return Report(tag: job.tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
+            return .failure(tag: job.tag, error)
         }
+    }
+
+    /// The constraints' verdicts, measured now.
+    private func checkConstraints(_ job: JobFile, registry: FactoryRegistry) -> [ConstraintVerdict] {
+        let probe = SystemProbe(environment: options.environment)
+        let databaseHint = (try? registry.databasePathHint(factory: job.factory, input: job.input, environment: options.environment)) ?? nil
+        return job.constraints.evaluate(probe: probe, databasePath: databaseHint ?? options.stateDirectory)
+    }
+
+    /// Builds the configuration with the job's factory and replicates, under `stop`; the
+    /// report says how it ended (synced, interrupted, refused or failed).
+    private func sync(_ job: JobFile, registry: FactoryRegistry, state: RunState, runID: Int64, stop: RunStop, logger: Logger) async -> Report {
         var report = Report(tag: job.tag, outcome: .synced, reason: nil, reasonCode: nil, exitCode: SysExit.ok)
-        report.constraints = verdicts
         report.dryRun = options.dryRun
         do {
             let runner = self, runLogger = logger
@@ -180,24 +180,25 @@ public struct JobRunner: Sendable {
             report.reasonCode = report.reason?.hasPrefix("cancelled") == true ? "cancelled" : stop.reason?.code ?? "interrupted"
             report.exitCode = SysExit.tempFail
             report.result = (error as? ReplicationError)?.partialResult
-        } catch let error as ReplicationError where error.kind == .deletionRefused {
-            // Not a failure of the sync machinery: the pull completed, the push waits for a human.
-            report.outcome = .refused
-            report.reason = error.message
-            report.reasonCode = SysExit.reasonCode(for: error)
-            report.exitCode = SysExit.code(for: error)
-            report.result = error.partialResult
         } catch {
-            report.outcome = .failed
-            report.reason = "\(error)"
+            // A refused mass deletion is not a failure of the sync machinery: the pull
+            // completed, the push waits for a human.
+            let refused = (error as? ReplicationError)?.kind == .deletionRefused
+            report.outcome = refused ? .refused : .failed
+            report.reason = refused ? (error as? ReplicationError)?.message : "\(error)"
             report.reasonCode = SysExit.reasonCode(for: error)
             report.exitCode = SysExit.code(for: error)
             report.result = (error as? ReplicationError)?.partialResult
         }
-        report.duration = Date().timeIntervalSince(started)
+        return report
+    }
+
+    /// Records the run's end in the state database (and the next eligible time in `report`).
+    private func record(_ report: inout Report, job: JobFile, runID: Int64, state: RunState, logger: Logger) {
         do {
             let updated = try state.finishRun(
-                runID: runID, tag: job.tag, outcome: report.outcome, reason: report.reason, error: report.outcome == .failed || report.outcome == .refused ? report.reason : nil,
+                runID: runID, tag: job.tag, outcome: report.outcome, reason: report.reason,
+                error: report.outcome == .failed || report.outcome == .refused ? report.reason : nil,
                 exitCode: report.exitCode, resultJSON: report.result.map { ProgressJSON.result($0, dryRun: options.dryRun) },
                 policy: job.schedule, at: Date())
             report.nextEligible = updated.nextEligible
@@ -206,9 +207,6 @@ public struct JobRunner: Sendable {
             logger.error("could not record the run", metadata: ["error": "\(error)"])
             if report.exitCode == SysExit.ok { report.exitCode = SysExit.code(for: error) }
         }
-        writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
-        await runHooks(job: job, report: report, stop: stop, logger: logger)
-        return report
     }
 
     /// The tag a job that could not be loaded is reported under: its file's name without
@@ -231,6 +229,14 @@ public struct JobRunner: Sendable {
         writeMetrics(job: job, report: report, state: state, started: started, logger: logger)
         await runHooks(job: job, report: report, stop: stop, logger: logger)
         return report
+    }
+}
+
+extension JobRunner.Report {
+    /// A run that failed before it could sync (the job, its registry or the state could not be
+    /// read, the lock not taken): `error`'s reason and exit code.
+    static func failure(tag: String, _ error: any Error) -> Self {
+        Self(tag: tag, outcome: .failed, reason: "\(error)", reasonCode: SysExit.reasonCode(for: error), exitCode: SysExit.code(for: error))
     }
 }
 
