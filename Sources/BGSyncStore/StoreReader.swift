@@ -167,16 +167,20 @@ public struct StoreReader {
         }
         let leaves = loaded.tree.leaves
         var wanted: [RevisionID] = []
+        var wantedSet = Set<RevisionID>()
         var results: [OpenRevision] = []
         if let revs {
+            let leafSet = latest ? Set(leaves.map(\.rev)) : []
             for rev in revs {
                 if latest, loaded.tree.contains(rev) {
-                    let descendants = leaves.filter { loaded.tree.ancestry(of: $0.rev).contains(rev) }.map(\.rev)
+                    // A leaf is its own only descendant leaf (the common request: no walk).
+                    let descendants = leafSet.contains(rev) ? [rev]
+                        : leaves.filter { loaded.tree.ancestry(of: $0.rev).contains(rev) }.map(\.rev)
                     if descendants.isEmpty { results.append(.missing(rev)) }
-                    for leaf in descendants where !wanted.contains(leaf) { wanted.append(leaf) }
-                } else if loaded.rows[rev] != nil, !wanted.contains(rev) {
-                    wanted.append(rev)
-                } else if loaded.rows[rev] == nil {
+                    for leaf in descendants where wantedSet.insert(leaf).inserted { wanted.append(leaf) }
+                } else if loaded.rows[rev] != nil {
+                    if wantedSet.insert(rev).inserted { wanted.append(rev) }
+                } else {
                     results.append(.missing(rev))
                 }
             }

@@ -94,7 +94,7 @@ public struct StoreWriter {
         try Self.validateID(id)
         var base = rev
         if base == nil {
-            guard let winner = try reader.loadTree(id)?.tree.winner else { throw StoreError.notFound(id, reason: "missing") }
+            guard let winner = try reader.documentHead(id)?.winner else { throw StoreError.notFound(id, reason: "missing") }
             if winner.deleted { throw StoreError.notFound(id, reason: "deleted") }
             base = winner.rev
         }
@@ -103,7 +103,43 @@ public struct StoreWriter {
 
     // MARK: Normal edits
 
+    /// A normal edit: a new revision on top of `document.rev` (or of a deleted winner, or a
+    /// first revision), written with indexed look-ups (see ``storeMerge(id:head:path:content:)``).
     private func saveEdit(_ document: IncomingDocument, id: String) throws -> RevisionID {
+        let head = try reader.documentHead(id)
+        guard head == nil || head?.winner != nil else { return try saveEditLoadingTree(document, id: id) }
+        let parent: PathMerge.StoredNode?
+        if let base = document.rev {
+            guard let head, let winner = head.winner else {
+                throw StoreError.conflict(id, "the document does not exist; omit _rev to create it")
+            }
+            guard let node = try reader.storedNode(docRow: head.docRow, base), node.leaf else {
+                throw StoreError.conflict(id, "\(base) is not a current revision (the winner is \(winner.rev))")
+            }
+            parent = node
+        } else if let winner = head?.winner {
+            guard winner.deleted else {
+                throw StoreError.conflict(id, "the document exists (at \(winner.rev)); give its _rev to update it")
+            }
+            parent = winner
+        } else {
+            parent = nil
+        }
+        let parentAttachments = try parent.map { try reader.attachments(ofRevisionRow: $0.row) } ?? []
+        let generation = (parent?.rev.generation ?? 0) + 1
+        let attachments = try resolveEditAttachments(document.attachments, parent: parentAttachments, generation: generation, id: id)
+        let rev = try RevisionID(generation: generation, hash: Self.newHash(parent: parent?.rev, deleted: document.deleted, body: document.body, attachments: attachments))
+        let content = (rev, StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
+                       attachments.compactMap(\.newData))
+        guard try storeMerge(id: id, head: head, path: [rev] + (parent.map { [$0.rev] } ?? []), content: content) != nil else {
+            return try saveEditLoadingTree(document, id: id)
+        }
+        return rev
+    }
+
+    /// ``saveEdit(_:id:)`` on the whole tree loaded in memory, for the shapes the indexed path
+    /// leaves to it.
+    private func saveEditLoadingTree(_ document: IncomingDocument, id: String) throws -> RevisionID {
         let loaded = try reader.loadTree(id)
         let tree = loaded?.tree ?? RevisionTree()
         let leaves = tree.leaves
@@ -183,14 +219,34 @@ public struct StoreWriter {
     // MARK: Replicated revisions
 
     private func saveReplicated(_ document: IncomingDocument, id: String) throws -> ReplicatedWrite {
-        let path: [RevisionID]
-        if let revisions = document.revisions {
-            path = revisions
-        } else if let rev = document.rev {
-            path = [rev]
-        } else {
-            throw StoreError.invalidDocument(id, "When `new_edits: false`, the document needs `_rev` or `_revisions` specified")
+        let path = try Self.replicatedPath(document, id: id)
+        let head = try reader.documentHead(id)
+        guard head == nil || head?.winner != nil else { return try saveReplicatedLoadingTree(document, id: id) }
+        if let head, try reader.storedNode(docRow: head.docRow, path[0]) != nil {
+            return ReplicatedWrite(rev: path[0], added: false, createdConflict: false)
         }
+        let attachments = try resolveReplicatedAttachments(document.attachments, generation: path[0].generation, id: id)
+        let content = (path[0], StoreReader.StoredRevision(body: document.body, deleted: document.deleted, attachments: attachments.map(\.stored)),
+                       attachments.compactMap(\.newData))
+        guard let stored = try storeMerge(id: id, head: head, path: path, content: content) else {
+            return try saveReplicatedLoadingTree(document, id: id)
+        }
+        return ReplicatedWrite(rev: path[0], added: true, createdConflict: stored.createdConflict)
+    }
+
+    static func replicatedPath(_ document: IncomingDocument, id: String) throws -> [RevisionID] {
+        if let revisions = document.revisions {
+            return revisions
+        } else if let rev = document.rev {
+            return [rev]
+        }
+        throw StoreError.invalidDocument(id, "When `new_edits: false`, the document needs `_rev` or `_revisions` specified")
+    }
+
+    /// ``saveReplicated(_:id:)`` on the whole tree loaded in memory, for the shapes the indexed
+    /// path leaves to it.
+    private func saveReplicatedLoadingTree(_ document: IncomingDocument, id: String) throws -> ReplicatedWrite {
+        let path = try Self.replicatedPath(document, id: id)
         let loaded = try reader.loadTree(id)
         var newTree = loaded?.tree ?? RevisionTree()
         guard !newTree.contains(path[0]) else { return ReplicatedWrite(rev: path[0], added: false, createdConflict: false) }
@@ -239,23 +295,7 @@ public struct StoreWriter {
                          content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws -> [RevisionTree.Leaf] {
         var tree = newTree
         tree.stem(limit: try revsLimit())
-        // The statements run for every document use SQLite's API directly (SQLiteStatement).
-        let nextSeq = SQLiteStatement(try db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq"))
-        guard try nextSeq.step() else { throw StoreError(.io, "\(path): store_info is empty") }
-        let seq = nextSeq.int(0)
-        try nextSeq.run()
-        let docRow: Int64
-        if let loaded {
-            docRow = loaded.docRow
-            let update = SQLiteStatement(try db.cachedStatement(sql: "UPDATE docs SET seq = ? WHERE doc_id = ?"))
-            update.bind([.int(seq), .int(docRow)])
-            try update.run()
-        } else {
-            let insert = SQLiteStatement(try db.cachedStatement(sql: "INSERT INTO docs (id, seq) VALUES (?, ?)"))
-            insert.bind([.text(id), .int(seq)])
-            try insert.run()
-            docRow = db.lastInsertedRowID
-        }
+        let docRow = try recordChange(id: id, docRow: loaded?.docRow)
         let oldTree = loaded?.tree ?? RevisionTree()
         let oldRows = loaded?.rows ?? [:]
         var rows = oldRows
@@ -275,15 +315,7 @@ public struct StoreWriter {
             rows[rev] = db.lastInsertedRowID
         }
         if let contentRow = rows[content.rev], newLeaves.contains(content.rev) {
-            for blob in content.blobs {
-                try db.cachedStatement(sql: "INSERT OR IGNORE INTO attachment_blobs (digest, data) VALUES (?, ?)")
-                    .execute(arguments: [blob.digest, Data(blob.data)])
-            }
-            for attachment in content.revision.attachments {
-                try db.cachedStatement(sql: """
-                    INSERT INTO rev_attachments (rev_id, name, content_type, revpos, digest, length) VALUES (?, ?, ?, ?, ?, ?)
-                    """).execute(arguments: [contentRow, attachment.name, attachment.contentType, attachment.revpos, attachment.digest, attachment.length])
-            }
+            try insertAttachments(of: content.revision, blobs: content.blobs, row: contentRow)
         }
         for (rev, row) in oldRows where !tree.contains(rev) {
             try db.cachedStatement(sql: "DELETE FROM revs WHERE rev_id = ?").execute(arguments: [row])
@@ -307,8 +339,41 @@ public struct StoreWriter {
         return leaves
     }
 
+    /// Gives the document the store's next update sequence, creating its row if `docRow` is nil.
+    /// - Returns: the document's row.
+    func recordChange(id: String, docRow: Int64?) throws -> Int64 {
+        // The statements run for every document use SQLite's API directly (SQLiteStatement).
+        let nextSeq = SQLiteStatement(try db.cachedStatement(sql: "UPDATE store_info SET update_seq = update_seq + 1 RETURNING update_seq"))
+        guard try nextSeq.step() else { throw StoreError(.io, "\(path): store_info is empty") }
+        let seq = nextSeq.int(0)
+        try nextSeq.run()
+        if let docRow {
+            let update = SQLiteStatement(try db.cachedStatement(sql: "UPDATE docs SET seq = ? WHERE doc_id = ?"))
+            update.bind([.int(seq), .int(docRow)])
+            try update.run()
+            return docRow
+        }
+        let insert = SQLiteStatement(try db.cachedStatement(sql: "INSERT INTO docs (id, seq) VALUES (?, ?)"))
+        insert.bind([.text(id), .int(seq)])
+        try insert.run()
+        return db.lastInsertedRowID
+    }
+
+    /// Stores the attachments of a new leaf revision in `row`, with the data not yet stored.
+    func insertAttachments(of revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])], row: Int64) throws {
+        for blob in blobs {
+            try db.cachedStatement(sql: "INSERT OR IGNORE INTO attachment_blobs (digest, data) VALUES (?, ?)")
+                .execute(arguments: [blob.digest, Data(blob.data)])
+        }
+        for attachment in revision.attachments {
+            try db.cachedStatement(sql: """
+                INSERT INTO rev_attachments (rev_id, name, content_type, revpos, digest, length) VALUES (?, ?, ?, ?, ?, ?)
+                """).execute(arguments: [row, attachment.name, attachment.contentType, attachment.revpos, attachment.digest, attachment.length])
+        }
+    }
+
     /// The store's `revs_limit`, read once per transaction.
-    private func revsLimit() throws -> Int {
+    func revsLimit() throws -> Int {
         if let limit = cache.revsLimit { return limit }
         let limit = try Int.fetchOne(db.cachedStatement(sql: "SELECT revs_limit FROM store_info")) ?? 1000
         cache.revsLimit = limit

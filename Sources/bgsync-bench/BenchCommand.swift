@@ -40,6 +40,7 @@ struct BenchCommand: AsyncParsableCommand {
 
     private func benchmark() async throws {
         Interruption.install()
+        if options.trees { return try await trees() }
         let bgsync = try locateBGSync()
         let loadAtStart = RunContext.loadAverage()
         let workDir = try makeWorkDirectory()
@@ -99,6 +100,19 @@ struct BenchCommand: AsyncParsableCommand {
         let budgets = Budgets.check(scenarios.results, docs: options.docs, docSize: options.docSize, scale: options.scale)
         let output = options.json ? Report.json(context, scenarios.results, budgets) : Report.text(context, scenarios.results, budgets)
         print(output)
+    }
+
+    /// `--trees`: the tree-scaling scenario alone (see ``TreeScaling``).
+    private func trees() async throws {
+        let loadAtStart = RunContext.loadAverage()
+        let workDir = try makeWorkDirectory()
+        defer { if options.workDir == nil { try? FileManager.default.removeItem(atPath: workDir) } }
+        let scaling = TreeScaling(workDir: workDir, leafCounts: options.treeLeafCounts,
+                                  historyLengths: options.treeHistoryLengths, runs: options.runs, quiet: options.quiet)
+        let series = try scaling.run()
+        let commit = await RunContext.gitCommit(scratch: workDir)
+        print(options.json ? TreeScaling.json(series, commit: commit)
+                           : TreeScaling.text(series, commit: commit, loadAverage: (loadAtStart, RunContext.loadAverage())))
     }
 
     /// `--bgsync`, else `bgsync` in the folder of this executable (the same build folder).

@@ -42,7 +42,30 @@ struct BenchOptions: ParsableArguments {
     @Flag(help: "No progress messages on stderr.")
     var quiet = false
 
+    @Flag(help: "Only the tree-scaling scenario: time storing K conflicting leaves and H-revision histories into one document, in this process (no server, no bgsync child).")
+    var trees = false
+
+    @Option(help: ArgumentHelp("With --trees: the leaf counts K, comma-separated.", valueName: "K,K,…"))
+    var treeLeaves: String = "1000,2000,5000,10000"
+
+    @Option(help: ArgumentHelp("With --trees: the history lengths H, comma-separated.", valueName: "H,H,…"))
+    var treeHistory: String = "250,500,1000"
+
+    /// `--tree-leaves` as numbers.
+    var treeLeafCounts: [Int] { Self.sizes(treeLeaves) ?? [] }
+    /// `--tree-history` as numbers.
+    var treeHistoryLengths: [Int] { Self.sizes(treeHistory) ?? [] }
+
+    static func sizes(_ text: String) -> [Int]? {
+        let parts = text.split(separator: ",").map { Int($0.trimmingCharacters(in: .whitespaces)) }
+        guard !parts.isEmpty, parts.allSatisfy({ ($0 ?? 0) >= 1 && ($0 ?? 0) <= 1_000_000 }) else { return nil }
+        return parts.compactMap { $0 }
+    }
+
     mutating func validate() throws {
+        if Self.sizes(treeLeaves) == nil || Self.sizes(treeHistory) == nil {
+            throw ValidationError("--tree-leaves and --tree-history take comma-separated sizes from 1 to 1000000 (got \(treeLeaves) and \(treeHistory))")
+        }
         if docs < 100 { throw ValidationError("--docs must be at least 100 (got \(docs)): the incremental scenario changes 1 % of them") }
         if docSize < DocumentBodies.minimumSize || docSize > 1_000_000 {
             throw ValidationError("--doc-size must be between \(DocumentBodies.minimumSize) and 1000000 bytes (got \(docSize))")

@@ -21,7 +21,8 @@ extension StoreReader {
         for (id, revs) in request {
             let tree = try loadTree(id)?.tree ?? RevisionTree()
             var missing: [RevisionID] = []
-            for rev in revs where !tree.contains(rev) && !missing.contains(rev) { missing.append(rev) }
+            var seen = Set<RevisionID>()
+            for rev in revs where !tree.contains(rev) && seen.insert(rev).inserted { missing.append(rev) }
             guard let highest = missing.map(\.generation).max() else { continue }
             let ancestors = tree.leaves.map(\.rev).filter { $0.generation < highest }
             result.append((id, RevsDiffEntry(missing: missing, possibleAncestors: ancestors)))

@@ -61,6 +61,9 @@ struct SQLiteStatement {
         while try step() {}
     }
 
+    /// Whether column `index` (0-based) of the current row is NULL.
+    func isNull(_ index: Int32) -> Bool { sqlite3_column_type(handle, index) == SQLITE_NULL }
+
     /// Column `index` (0-based) of the current row as an integer.
     func int(_ index: Int32) -> Int64 { sqlite3_column_int64(handle, index) }
 
