@@ -121,7 +121,7 @@ enum Budgets {
         var lines: [String] = []
         lines.append(realServer
             ? "budgets for --server runs; every ratio is computed from this run's medians (CouchDB's replicator and the floor against the same server)"
-            : "fixture-server budgets; the CouchDB replicator ratios need --server (a real CouchDB) and are not measured here")
+            : "fixture-server budgets; the CouchDB replicator ratios are not measured here (needs --server, a real CouchDB)")
         if docs != statedDocs || docSize < 800 || docSize > 1250 {
             lines.append("the budgets are stated for N = 100,000 documents of ~1 KB; this run uses N = \(docs) of ~\(docSize) bytes")
         }

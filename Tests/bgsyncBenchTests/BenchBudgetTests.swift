@@ -7,7 +7,7 @@ import Testing
 @Suite("bgsync-bench budgets and report")
 struct BenchBudgetTests {
     /// A scenario with the given wall times (seconds), and optionally requests.
-    static func scenario(_ key: String, _ runner: Runner = .bgsync, docs: Int = 100_000, _ walls: [Double],
+    static func scenario(_ key: String, _ walls: [Double], runner: Runner = .bgsync, docs: Int = 100_000,
                          requests: Int? = nil, rss: Int? = nil) -> ScenarioResult {
         ScenarioResult(key: key, title: key.replacingOccurrences(of: "_", with: " "), docs: docs, runner: runner,
                        samples: walls.map { RunSample(wallSeconds: $0, cpuSeconds: runner == .bgsync ? 1 : nil,
@@ -16,12 +16,12 @@ struct BenchBudgetTests {
 
     /// A `--server` run: CouchDB's replicator median 30 s, pull 10 s, push 5 s, floor 9 s.
     static let serverResults: [ScenarioResult] = [
-        scenario("floor", .inProcess, [9, 8.5, 9.5]),
-        scenario("couchdb_replicate", .couchReplicator, [31, 30, 29]),
-        scenario("couchdb_replicate_noop", .couchReplicator, docs: 0, [0.2, 0.1, 0.3]),
+        scenario("floor", [9, 8.5, 9.5], runner: .inProcess),
+        scenario("couchdb_replicate", [31, 30, 29], runner: .couchReplicator),
+        scenario("couchdb_replicate_noop", [0.2, 0.1, 0.3], runner: .couchReplicator, docs: 0),
         scenario("initial_pull", [10, 11, 9.5], requests: 405, rss: 45_000_000),
-        scenario("noop_sync", docs: 0, [0.025, 0.024, 0.030], requests: 4, rss: 36_000_000),
-        scenario("noop_run", docs: 0, [0.0251, 0.0252, 0.02], requests: 5, rss: 37_000_000),
+        scenario("noop_sync", [0.025, 0.024, 0.030], docs: 0, requests: 4, rss: 36_000_000),
+        scenario("noop_run", [0.0251, 0.0252, 0.02], docs: 0, requests: 5, rss: 37_000_000),
         scenario("initial_push", [5, 5.5, 6], requests: 403, rss: 44_000_000),
     ]
 
@@ -50,7 +50,7 @@ struct BenchBudgetTests {
     @Test("a different replicator time gives a different ratio: no built-in reference figure")
     func noHardCodedReference() throws {
         var results = Self.serverResults
-        results[1] = Self.scenario("couchdb_replicate", .couchReplicator, [50, 50, 50])
+        results[1] = Self.scenario("couchdb_replicate", [50, 50, 50], runner: .couchReplicator)
         let checks = Budgets.check(results, docs: 100_000, docSize: 1000, scale: 1, realServer: true)
         #expect(try Self.check(checks, "pull_vs_couchdb").value == 5.0)
         #expect(try Self.check(checks, "pull_vs_couchdb").met == true)
@@ -72,7 +72,7 @@ struct BenchBudgetTests {
     @Test("a pull slower than 1.2× the floor fails the --server budget and meets the fixture's 1.5×")
     func floorBudgets() throws {
         var results = Self.serverResults
-        results[0] = Self.scenario("floor", .inProcess, [7.5])
+        results[0] = Self.scenario("floor", [7.5], runner: .inProcess)
         let server = try Self.check(Budgets.check(results, docs: 100_000, docSize: 1000, scale: 1, realServer: true), "pull_vs_floor")
         let fixture = try Self.check(Budgets.check(results, docs: 100_000, docSize: 1000, scale: 1, realServer: false), "pull_vs_floor")
         #expect(server.value == 10.0 / 7.5)
