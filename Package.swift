@@ -126,6 +126,11 @@ let package = Package(
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),
+        // The benchmark's pure parts (budgets, ratios, report shape); never timed assertions.
+        .testTarget(
+            name: "bgsyncBenchTests",
+            dependencies: ["bgsync-bench", "BGSyncStore"]
+        ),
         .testTarget(
             name: "bgsyncTests",
             dependencies: ["BGSyncStore", "BGSyncTestSupport", .product(name: "GRDB", package: "GRDB.swift")]

@@ -9,6 +9,8 @@ struct RunContext: Sendable {
     var cpuModel: String
     var memoryBytes: UInt64
     var server: String
+    /// `--server`: a real server, its budgets and CouchDB's replicator measured.
+    var realServer: Bool
     var bgsync: String
     var docs: Int
     var docSize: Int
@@ -71,7 +73,7 @@ enum Report {
         for result in results {
             guard let wall = result.wall else { continue }
             rows.append([
-                result.title + (result.inProcess ? " *" : ""),
+                result.title + marker(result.runner),
                 String(result.docs),
                 format(wall.median, digits: 3), format(wall.min, digits: 3), format(wall.max, digits: 3),
                 result.docsPerSecond.map { format($0, digits: 0) } ?? "–",
@@ -85,14 +87,27 @@ enum Report {
         lines.append("* in-process (no process start-up, no RSS of its own); the others time the bgsync binary as a child process.")
         lines.append("  CPU s (wait4 rusage) and peak RSS (highest VmHWM) are the bgsync child's; server CPU s is this process's CPU time")
         lines.append("  during the run (the in-process server). Medians; peak RSS is the highest of the runs.")
+        if results.contains(where: { $0.runner == .couchReplicator }) {
+            lines.append("† the server's own replicator: POST /_replicate (one-shot, create_target, source and target on this server),")
+            lines.append("  timed from the request to its answer, which CouchDB sends when the replication has completed.")
+        }
         lines.append("")
         let budgetRows = budgets.map { check in
             [check.figure, check.measured, check.budget, check.met.map { $0 ? "met" : "NOT MET" } ?? "not measured"]
         }
         lines += table(["budget (DESIGN §8)", "measured", "budget", "verdict"], budgetRows, rightAligned: [])
-        let notes = Array(Set(budgets.compactMap(\.note).filter { $0.hasPrefix("reference") }))
-        for note in notes { lines.append("note: " + note) }
+        for caveat in Budgets.caveats(docs: context.docs, docSize: context.docSize, realServer: context.realServer) {
+            lines.append("note: " + caveat)
+        }
         return lines.joined(separator: "\n")
+    }
+
+    private static func marker(_ runner: Runner) -> String {
+        switch runner {
+        case .bgsync: ""
+        case .inProcess: " *"
+        case .couchReplicator: " †"
+        }
     }
 
     private static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> [String] {
@@ -121,6 +136,7 @@ enum Report {
         ]))
         root.set("load_average", .object(["start": .string(context.loadAverage.start), "end": .string(context.loadAverage.end)]))
         root.set("server", .string(context.server))
+        root.set("budget_set", .string(context.realServer ? "server" : "fixture"))
         root.set("bgsync", .string(context.bgsync))
         root.set("docs", .integer(context.docs))
         root.set("doc_size", .integer(context.docSize))
@@ -133,6 +149,7 @@ enum Report {
             object.set("scenario", .string(result.key))
             object.set("title", .string(result.title))
             object.set("docs", .integer(result.docs))
+            object.set("runner", .string(result.runner.rawValue))
             object.set("in_process", .bool(result.inProcess))
             if let wall = result.wall {
                 object.set("wall_seconds", .object(["min": number(wall.min), "median": number(wall.median), "max": number(wall.max)]))
@@ -156,6 +173,7 @@ enum Report {
             if let note = check.note { object.set("note", .string(note)) }
             return .object(object)
         }))
+        root.set("notes", .array(Budgets.caveats(docs: context.docs, docSize: context.docSize, realServer: context.realServer).map { .string($0) }))
         return JSONValue.object(root).serialized
     }
 }

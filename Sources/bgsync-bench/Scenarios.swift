@@ -15,6 +15,16 @@ struct RunSample: Sendable {
     var serverCPUSeconds: Double? = nil
 }
 
+/// What a scenario times.
+enum Runner: String, Sendable {
+    /// The `bgsync` binary as a child process.
+    case bgsync
+    /// Work done in this process (the floor).
+    case inProcess = "in_process"
+    /// The server's own replicator (`POST /_replicate`), from the request to its answer.
+    case couchReplicator = "couchdb_replicator"
+}
+
 /// The runs of one scenario.
 struct ScenarioResult: Sendable {
     /// A stable key for JSON, e.g. `initial_pull`.
@@ -23,9 +33,12 @@ struct ScenarioResult: Sendable {
     var title: String
     /// Documents the scenario transfers (the docs/s figure divides by this).
     var docs: Int
-    /// Whether it ran in this process (the floor) rather than as a `bgsync` child.
-    var inProcess = false
+    /// What ran: a `bgsync` child, this process (the floor) or the server's replicator.
+    var runner: Runner = .bgsync
     var samples: [RunSample] = []
+
+    /// Whether it ran in this process (the floor) rather than as a `bgsync` child.
+    var inProcess: Bool { runner == .inProcess }
 
     var wall: Summary? { Summary(samples.map(\.wallSeconds)) }
     var cpu: Summary? { Summary(samples.compactMap(\.cpuSeconds)) }
@@ -53,6 +66,9 @@ final class Scenarios {
     let credentialArguments: [String]
     /// `user` and absolute `password_file` for the job registry.
     let credentials: (user: String, passwordFile: String)?
+    /// The password read from `--password-file`: the server's replicator is given it (its
+    /// source and target need credentials as bgsync does).
+    private let password: String?
     private let prefix: String
     private var created: Set<String> = []
 
@@ -61,7 +77,7 @@ final class Scenarios {
     private(set) var results: [ScenarioResult] = []
 
     init(options: BenchOptions, server: any BenchServer, http: BenchHTTP, bgsync: String, workDir: String,
-         credentials: (user: String, passwordFile: String)?, databasePrefix: String) {
+         credentials: (user: String, passwordFile: String)?, password: String?, databasePrefix: String) {
         self.options = options
         self.server = server
         self.http = http
@@ -69,6 +85,7 @@ final class Scenarios {
         self.workDir = workDir
         self.bodies = DocumentBodies(size: options.docSize)
         self.credentials = credentials
+        self.password = password
         self.credentialArguments = credentials.map { ["--user", $0.user, "--password-file", $0.passwordFile] } ?? []
         self.prefix = databasePrefix
     }
@@ -91,6 +108,9 @@ final class Scenarios {
         try await timedSeeding("server (\(n) docs)") { try await server.seed(pullDB, 0..<n, bodies: bodies) }
 
         results.append(try await floor(pullDB))
+        if options.server != nil {
+            results += try await couchReplicator(pullDB)
+        }
         let (pull, synced) = try await initialPull(pullDB)
         results.append(pull)
         results.append(try await incrementalPull(pullDB, store: synced))
@@ -120,7 +140,7 @@ final class Scenarios {
 
     /// The floor, in this process: `_all_docs?include_docs=true` into a plain SQLite table.
     private func floor(_ database: String) async throws -> ScenarioResult {
-        var result = ScenarioResult(key: "floor", title: "floor (_all_docs → SQLite)", docs: options.docs, inProcess: true)
+        var result = ScenarioResult(key: "floor", title: "floor (_all_docs → SQLite)", docs: options.docs, runner: .inProcess)
         for run in 1...options.runs {
             progress("floor, run \(run)/\(options.runs)")
             _ = server.resetRequestCount()
@@ -132,6 +152,80 @@ final class Scenarios {
         }
         removeStore(workDir + "/floor.sqlite")
         return result
+    }
+
+    /// CouchDB's own replicator, `--server` only: `POST /_replicate` (one-shot, `create_target`)
+    /// from the pull database into a new database on the same server, `runs` times, each into
+    /// a fresh database deleted afterwards; then `noopRuns` re-runs into the last, complete
+    /// one. In CouchDB 3.x the request answers when the one-shot replication has completed
+    /// (documents written, checkpoint recorded), so its wall time is the replication's.
+    /// Source and target are URLs of `--server` as this process reaches it: local to local on
+    /// the same server, as a user copying a database with CouchDB would do it.
+    private func couchReplicator(_ database: String) async throws -> [ScenarioResult] {
+        var copy = ScenarioResult(key: "couchdb_replicate", title: "CouchDB _replicate → new db", docs: options.docs,
+                                  runner: .couchReplicator)
+        var noOp = ScenarioResult(key: "couchdb_replicate_noop", title: "CouchDB _replicate, no-op re-run", docs: 0,
+                                  runner: .couchReplicator)
+        var previous: String?
+        for run in 1...options.runs {
+            progress("CouchDB _replicate of \(options.docs) docs into a new database, run \(run)/\(options.runs)")
+            if let previous { try await deleteDatabase(previous) }
+            let name = prefix + "-replica-\(run)"
+            try await server.deleteDatabase(name)
+            created.insert(name)
+            previous = name
+            let (seconds, answer) = try await replicate(database, into: name)
+            let written = answer["history"]?.arrayValue?.first?["docs_written"]?.intValue
+            guard answer["no_changes"]?.boolValue != true, written == options.docs else {
+                throw BenchError("CouchDB _replicate into \(name) reports docs_written = \(written.map(String.init) ?? "missing"), expected \(options.docs): \(Self.tail(answer.serialized))")
+            }
+            let count = try await docCount(name)
+            guard count == options.docs else {
+                throw BenchError("after CouchDB _replicate answered, \(name) holds \(count.map(String.init) ?? "an unknown number of") documents, expected \(options.docs)")
+            }
+            copy.samples.append(RunSample(wallSeconds: seconds))
+        }
+        guard let target = previous else { return [copy] }
+        for run in 1...options.noopRuns {
+            progress("CouchDB _replicate, no-op re-run \(run)/\(options.noopRuns)")
+            let (seconds, answer) = try await replicate(database, into: target)
+            // The answer of a no-op run repeats the history of the last session that did
+            // work (with its docs_written); `no_changes` is what says nothing was done.
+            guard answer["no_changes"]?.boolValue == true else {
+                throw BenchError("CouchDB _replicate into the complete \(target) did not answer no_changes: \(Self.tail(answer.serialized))")
+            }
+            noOp.samples.append(RunSample(wallSeconds: seconds))
+        }
+        try await deleteDatabase(target)
+        return [copy, noOp]
+    }
+
+    /// One `POST /_replicate` from `source` into `target` (created if missing); its wall time
+    /// (request to whole answer, monotonic clock) and its answer, which must be `"ok": true`.
+    private func replicate(_ source: String, into target: String) async throws -> (Double, JSONValue) {
+        guard let base = options.server else { throw BenchError("CouchDB's replicator needs --server") }
+        func endpoint(_ name: String) -> JSONValue {
+            let url = JSONValue.string(server.url(name))
+            guard let credentials, let password else { return url }
+            return .object(["url": url, "auth": .object(["basic": .object([
+                "username": .string(credentials.user), "password": .string(password),
+            ])])])
+        }
+        let body = JSONValue.object(["source": endpoint(source), "target": endpoint(target), "create_target": .bool(true)])
+        let url = (base.hasSuffix("/") ? String(base.dropLast()) : base) + "/_replicate"
+        let started = DispatchTime.now().uptimeNanoseconds
+        let response = try await http.send(.POST, url, body: body.serializedBytes)
+        let seconds = Double(DispatchTime.now().uptimeNanoseconds - started) / 1_000_000_000
+        let text = String(decoding: response.body, as: UTF8.self)
+        guard response.status == 200, let answer = try? JSONValue.parse(response.body), answer["ok"]?.boolValue == true else {
+            throw BenchError("POST \(url) from \(source) to \(target) answered \(response.status): \(Self.tail(text))")
+        }
+        return (seconds, answer)
+    }
+
+    /// `doc_count` of `GET /db`.
+    private func docCount(_ database: String) async throws -> Int? {
+        try JSONValue.parse(try await http.expect(200...200, .GET, server.url(database)))["doc_count"]?.intValue
     }
 
     /// Initial pull into an empty store, `runs` times; returns the last store, fully synced.
