@@ -8,7 +8,14 @@ import BGSyncStore
 /// Against a server, batches in flight are requests in flight: a CouchDB answers several
 /// `_bulk_get`s on all its cores while the previous batch is written locally; pushing, several
 /// `_revs_diff`s overlap the local reads.
+///
+/// Memory stays bounded by bytes as well as by batches: when the batches are big (large
+/// documents or attachments), fewer are read ahead, down to one, so that the batches held add
+/// up to about ``byteBudget``.
 struct ReadAhead {
+    /// About how many bytes of fetched documents may be held ahead of the writer.
+    static let byteBudget = 32 << 20
+
     typealias ReadChanges = @Sendable (OpaqueSequence) async throws -> ChangesBatch
     typealias Fetch = @Sendable (ChangesBatch) async throws -> Replicator.SourceBatch
 
@@ -18,6 +25,8 @@ struct ReadAhead {
     private let depth: Int
     private var changes: Task<ChangesBatch, any Error>?
     private var inFlight: [Task<Replicator.SourceBatch, any Error>] = []
+    /// The size of the last batch handed out, the estimate for those in flight.
+    private var lastBatchBytes: Int?
 
     /// Starts reading the feed after `since`; `depth` ≥ 1 batches are read ahead.
     init(since: OpaqueSequence, batchSize: Int, depth: Int, readChanges: @escaping ReadChanges, fetch: @escaping Fetch) {
@@ -34,6 +43,8 @@ struct ReadAhead {
     /// The next batch in feed order, with what the target lacks fetched; nil after the last.
     /// Keeps `depth` batches in flight behind it.
     mutating func next() async throws -> Replicator.SourceBatch? {
+        // Until a batch shows how big they are, one at a time.
+        let depth = lastBatchBytes.map { max(1, min(self.depth, Self.byteBudget / max($0, 1))) } ?? 1
         while inFlight.count < depth, let pending = changes {
             let batch = try await Replicator.value(of: pending)
             let readChanges = self.readChanges, fetch = self.fetch
@@ -41,7 +52,9 @@ struct ReadAhead {
             inFlight.append(Task { try await fetch(batch) })
         }
         guard !inFlight.isEmpty else { return nil }
-        return try await Replicator.value(of: inFlight.removeFirst())
+        let batch = try await Replicator.value(of: inFlight.removeFirst())
+        lastBatchBytes = batch.fetched.reduce(0) { $0 + $1.json.count }
+        return batch
     }
 
     /// Stops reading: cancels every request in flight (their results are never written).

@@ -1,4 +1,4 @@
-import BGSyncReplication
+@testable import BGSyncReplication
 import BGSyncStore
 import BGSyncTestSupport
 import Foundation
@@ -86,5 +86,41 @@ struct PipelineTests {
             #expect(second.push?.missingFound ?? 0 >= 7)
             #expect(try snapshot(local) == snapshot(remote))
         }
+    }
+
+    /// Fetches `batches` batches of `rows` changes each, every fetched revision `bytes` long,
+    /// through a ReadAhead of `depth`; returns the most fetches ever in flight at once.
+    func mostInFlight(depth: Int, bytes: Int, batches: Int = 8, rows: Int = 4) async throws -> Int {
+        struct Gauge { var now = 0, most = 0 }
+        let gauge = Mutex(Gauge())
+        var readAhead = ReadAhead(
+            since: .zero, batchSize: rows, depth: depth,
+            readChanges: { since in
+                let start = Int(since.json) ?? 0
+                let count = start / rows < batches - 1 ? rows : rows - 1  // the last batch is short
+                let rowsRead = (0..<count).map { ChangeRow(id: "d\(start + $0)", revs: [], deleted: false) }
+                return ChangesBatch(rows: rowsRead, lastSeq: OpaqueSequence(json: String(start + rows)), rowsBeforeFilter: count)
+            },
+            fetch: { batch in
+                gauge.withLock { $0.now += 1; $0.most = max($0.most, $0.now) }
+                try await Task.sleep(for: .milliseconds(20))
+                gauge.withLock { $0.now -= 1 }
+                let fetched = batch.rows.map { FetchedRevision(id: $0.id, json: [UInt8](repeating: 32, count: bytes)) }
+                return Replicator.SourceBatch(batch: batch, requests: [], fetched: fetched, missingChecked: 0, missingFound: 0)
+            })
+        var seen = 0
+        while let batch = try await readAhead.next() {
+            #expect(batch.batch.lastSeq.json == String((seen + 1) * rows))  // in feed order
+            seen += 1
+        }
+        #expect(seen == batches)
+        return gauge.withLock { $0.most }
+    }
+
+    @Test("small batches are read ahead to the configured depth; big ones one at a time (memory stays bounded)")
+    func readAheadByBytes() async throws {
+        #expect(try await mostInFlight(depth: 3, bytes: 100) == 3)
+        // 4 revisions of 10 MB: 40 MB a batch, over the 32 MiB budget.
+        #expect(try await mostInFlight(depth: 3, bytes: 10_000_000) == 1)
     }
 }
