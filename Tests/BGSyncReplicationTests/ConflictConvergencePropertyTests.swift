@@ -16,7 +16,7 @@ struct ConflictConvergencePropertyTests {
 
     /// One random edit of one document on `store`: create (or re-create), edit a random live
     /// leaf (a loser too, growing branches), or delete a random live leaf.
-    static func randomEdit(_ store: DocumentStore, _ rng: inout FuzzRandom) throws {
+    static func randomEdit(_ store: DocumentStore, _ rng: inout SeededRandom) throws {
         let id = rng.pick(ids)
         let body = "\"n\":\(Int.random(in: 0..<4, using: &rng))"
         let tree = try store.read { try $0.tree(of: id) }
@@ -40,7 +40,7 @@ struct ConflictConvergencePropertyTests {
         var resolved = 0
         for iteration in 0..<iterations {
             let seed = base &+ UInt64(iteration)
-            var rng = FuzzRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             try await withTempDirectory { dir in
                 let paths = ["a", "b", "server"].map { dir + "/\($0).sqlite" }
                 let stores = try paths.map { try DocumentStore.open(at: $0) }

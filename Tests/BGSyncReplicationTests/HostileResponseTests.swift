@@ -39,7 +39,7 @@ struct HostileResponseTests {
             let count = HostileInput.iterations(default: 3000)
             var decoded = 0
             for seed in 0..<UInt64(count) {
-                var rng = FuzzRandom(seed: seed)
+                var rng = SeededRandom(seed: seed)
                 let context = "seed \(seed)"
                 switch seed % 3 {
                 case 0:
@@ -91,7 +91,7 @@ struct HostileResponseTests {
             }
             let count = HostileInput.iterations(default: 600)
             for seed in 0..<UInt64(count) {
-                var rng = FuzzRandom(seed: seed)
+                var rng = SeededRandom(seed: seed)
                 let context = "seed \(seed)"
                 func answer(_ seedBody: String, _ path: Fault.PathPattern) {
                     let body = String(decoding: HostileInput.mutateJSON(Array(seedBody.utf8), &rng), as: UTF8.self)
@@ -143,7 +143,7 @@ struct HostileResponseTests {
             let count = HostileInput.iterations(default: 40)
             var refusals = 0
             for seed in 0..<UInt64(count) {
-                var rng = FuzzRandom(seed: seed)
+                var rng = SeededRandom(seed: seed)
                 let database = dir + "/l\(seed).sqlite"
                 // Half the runs start from a partial pull, so checkpoints exist.
                 if rng.chance(50) { _ = try await sync(database, server.url("db"), direction: .pull, batchSize: 5) }

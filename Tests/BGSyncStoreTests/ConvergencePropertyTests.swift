@@ -1,28 +1,7 @@
+import BGSyncTestSupport
 import BGSyncStore
 import Foundation
 import Testing
-
-/// A small seedable generator (SplitMix64): every case of a property test can be replayed
-/// from the seed its failure message names.
-struct SeededRandom: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-
-    mutating func hex(_ count: Int) -> String {
-        String((0..<count).map { _ in "0123456789abcdef".randomElement(using: &self)! })
-    }
-}
 
 /// What every replica must agree on about a tree: its revisions, their parents, and the
 /// leaves in winner order with their deleted flags. (The deleted flag of an interior revision

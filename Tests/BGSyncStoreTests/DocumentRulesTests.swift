@@ -32,7 +32,7 @@ struct DocumentRulesTests {
 
     @Test("random and hostile bodies: INSERT through the view (Python's sqlite3) accepts exactly what put accepts, stored as put stores it")
     func sqlMatchesPut() throws {
-        var rng = FuzzRandom(seed: Self.seed)
+        var rng = SeededRandom(seed: Self.seed)
         var bodies: [[UInt8]] = Self.corpus.map { Array($0.utf8) }
         let count = HostileInput.iterations(default: 400)
         for _ in 0..<count {

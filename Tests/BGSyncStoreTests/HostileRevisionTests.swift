@@ -101,7 +101,7 @@ struct HostileRevisionTests {
             let count = HostileInput.iterations(default: 3000)
             var stored = 0
             for seed in 0..<UInt64(count) {
-                var rng = FuzzRandom(seed: seed)
+                var rng = SeededRandom(seed: seed)
                 let input = HostileInput.mutateJSON(Array(rng.pick(seeds).utf8), &rng)
                 do {
                     _ = try store.write { try $0.save(IncomingDocument(json: input), newEdits: false) }

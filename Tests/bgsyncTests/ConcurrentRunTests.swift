@@ -112,7 +112,7 @@ struct ConcurrentRunTests {
                 #expect(differences == [], "round \(round)")
                 #expect(try StoreFileCheck.problems(sandbox.localStore) == [])
                 // More on both sides for the second round.
-                var rng = SeededGenerator(seed: UInt64(round))
+                var rng = SeededRandom(seed: UInt64(round))
                 try MixedDataset.mutate(remote, range: 0..<300, prefix: "d", count: 50, rng: &rng)
                 try MixedDataset.mutate(local, range: 0..<300, prefix: "e", count: 50, rng: &rng)
             }

@@ -30,7 +30,7 @@ struct CrashSafetyTests {
             let job = try sandbox.job()
             let local = try DocumentStore.open(at: sandbox.localStore)
             let scenario = CrashScenario(name: name, sandbox: sandbox, job: job, local: local, remote: remote,
-                                         requests: { server.requestCount }, seed: SeededGenerator.seedFromEnvironment())
+                                         requests: { server.requestCount }, seed: SeededRandom.seedFromEnvironment())
             try await body(scenario, server)
             await server.stop()
         } catch {
@@ -41,7 +41,7 @@ struct CrashSafetyTests {
 
     /// Before each run of a one-way scenario: a new slice of mixed documents in `store`, and
     /// mutations of older ones; returns the ids touched.
-    static func change(_ store: DocumentStore, iteration: Int, rng: inout SeededGenerator) throws -> Set<String> {
+    static func change(_ store: DocumentStore, iteration: Int, rng: inout SeededRandom) throws -> Set<String> {
         let start = iteration * slice
         var touched = try grow(store, start: start, prefix: "d", seed: rng.next())
         touched.formUnion(try MixedDataset.mutate(store, range: 0..<start, count: mutations, rng: &rng))

@@ -32,7 +32,7 @@ struct LocalFaultTests {
         do {
             let remote = try server.createDatabase("db")
             try await offPool {
-                var rng = SeededGenerator(seed: 7)
+                var rng = SeededRandom(seed: 7)
                 try remote.write { tx in
                     for i in 0..<documents {
                         var json = #"{"n":\#(i)"#

@@ -1,39 +1,13 @@
 import BGSyncStore
 import Foundation
 
-/// A seeded generator (SplitMix64) for fuzz tests: every case can be replayed from the seed
-/// its failure message names.
-public struct FuzzRandom: RandomNumberGenerator, Sendable {
-    private var state: UInt64
-
-    /// A generator whose whole output is determined by `seed`.
-    public init(seed: UInt64) { state = seed }
-
-    /// The next 64 random bits.
-    public mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// True with probability `percent` / 100.
-    public mutating func chance(_ percent: Int) -> Bool { Int.random(in: 0..<100, using: &self) < percent }
-
-    /// A random element of a non-empty array (the first when empty is impossible by contract).
-    public mutating func pick<T>(_ items: [T]) -> T {
-        items[Int.random(in: 0..<items.count, using: &self)]
-    }
-}
-
 /// Mutations of valid inputs into the malformed, oversized and hostile inputs a broken or
 /// malicious peer (or a careless editor of a configuration file) produces: wrong types,
 /// missing members, huge numbers, deep nesting, invalid UTF-8, NUL bytes, path traversal.
 ///
 /// ```swift
 /// for seed in 0..<UInt64(HostileInput.iterations(default: 300)) {
-///     var rng = FuzzRandom(seed: seed)
+///     var rng = SeededRandom(seed: seed)
 ///     let body = HostileInput.mutateJSON(validBody, &rng)
 ///     // feed `body`; expect a clear error or a valid result, never a crash
 /// }
@@ -73,7 +47,7 @@ public enum HostileInput {
     ]
 
     /// A random JSON value of bounded size.
-    public static func randomValue(_ rng: inout FuzzRandom, depth: Int = 0) -> JSONValue {
+    public static func randomValue(_ rng: inout SeededRandom, depth: Int = 0) -> JSONValue {
         switch Int.random(in: 0..<(depth > 3 ? 5 : 7), using: &rng) {
         case 0: return .null
         case 1: return .bool(Bool.random(using: &rng))
@@ -93,7 +67,7 @@ public enum HostileInput {
 
     /// A structural mutation of `value`: one or more nested members replaced by values of
     /// other types, removed, duplicated or multiplied, keys renamed.
-    public static func mutateValue(_ value: JSONValue, _ rng: inout FuzzRandom, depth: Int = 0) -> JSONValue {
+    public static func mutateValue(_ value: JSONValue, _ rng: inout SeededRandom, depth: Int = 0) -> JSONValue {
         // Either mutate here, or descend into a child and mutate there.
         let descend = depth < 8 && rng.chance(70)
         switch value {
@@ -125,7 +99,7 @@ public enum HostileInput {
 
     /// A mutation of JSON text: usually a structural mutation (still valid JSON, wrong
     /// content), sometimes a byte-level one (invalid JSON, invalid UTF-8, deep nesting).
-    public static func mutateJSON(_ text: [UInt8], _ rng: inout FuzzRandom) -> [UInt8] {
+    public static func mutateJSON(_ text: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         if rng.chance(65), let value = try? JSONValue.parse(text) {
             var mutated = value
             for _ in 0..<Int.random(in: 1...3, using: &rng) { mutated = mutateValue(mutated, &rng) }
@@ -136,7 +110,7 @@ public enum HostileInput {
 
     /// Byte-level mutations: flipped, inserted, deleted and duplicated bytes, JSON tokens
     /// spliced in, invalid UTF-8, deep nesting, truncation.
-    public static func mutateBytes(_ input: [UInt8], _ rng: inout FuzzRandom) -> [UInt8] {
+    public static func mutateBytes(_ input: [UInt8], _ rng: inout SeededRandom) -> [UInt8] {
         var bytes = input
         let tokens: [[UInt8]] = [
             Array("{".utf8), Array("}".utf8), Array("[".utf8), Array("]".utf8), Array("\"".utf8), Array(",".utf8),

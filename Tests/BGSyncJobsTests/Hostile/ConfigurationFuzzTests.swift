@@ -76,7 +76,7 @@ struct ConfigurationFuzzTests {
 
     /// A line-level mutation of TOML text: a value replaced, a key renamed, a line repeated or
     /// removed, a table header broken — or a byte-level one.
-    static func mutate(_ text: String, _ rng: inout FuzzRandom) -> [UInt8] {
+    static func mutate(_ text: String, _ rng: inout SeededRandom) -> [UInt8] {
         var lines = text.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
         for _ in 0..<Int.random(in: 1...3, using: &rng) {
             guard !lines.isEmpty else { break }
@@ -130,7 +130,7 @@ struct ConfigurationFuzzTests {
         let count = HostileInput.iterations(default: 1500)
         var loaded = 0
         for seed in 0..<UInt64(count) {
-            var rng = FuzzRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             let path = dir + "/job\(seed % 8).toml"
             try Data(Self.mutate(Self.job, &rng)).write(to: URL(fileURLWithPath: path))
             do {
@@ -158,7 +158,7 @@ struct ConfigurationFuzzTests {
         var built = 0
         let input = JSONObject([("user", .string("alice")), ("n", .number("3"))])
         for seed in 0..<UInt64(count) {
-            var rng = FuzzRandom(seed: seed)
+            var rng = SeededRandom(seed: seed)
             let path = dir + "/registry\(seed % 8).toml"
             try Data(Self.mutate(Self.registry, &rng)).write(to: URL(fileURLWithPath: path))
             do {

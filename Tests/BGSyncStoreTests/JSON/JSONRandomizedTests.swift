@@ -1,23 +1,9 @@
+import BGSyncTestSupport
 import Testing
 import BGSyncStore
 
-/// A small deterministic generator (SplitMix64) so failures reproduce.
-struct JSONTestRandom: RandomNumberGenerator {
-    var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-}
-
 @Suite struct JSONRandomizedTests {
-    static func number(_ rng: inout JSONTestRandom) -> String {
+    static func number(_ rng: inout SeededRandom) -> String {
         var text = Bool.random(using: &rng) ? "-" : ""
         if Int.random(in: 0..<4, using: &rng) == 0 {
             text += "0"
@@ -37,7 +23,7 @@ struct JSONTestRandom: RandomNumberGenerator {
         return text
     }
 
-    static func string(_ rng: inout JSONTestRandom) -> String {
+    static func string(_ rng: inout SeededRandom) -> String {
         let pools: [ClosedRange<UInt32>] = [
             0x20...0x7E, 0x20...0x7E, 0x00...0x1F, 0x22...0x22, 0x5C...0x5C, 0x2F...0x2F,
             0x80...0x7FF, 0x800...0xD7FF, 0xE000...0xFFFF, 0x10000...0x10FFFF,
@@ -52,7 +38,7 @@ struct JSONTestRandom: RandomNumberGenerator {
         return String(scalars)
     }
 
-    static func value(_ rng: inout JSONTestRandom, depth: Int) -> JSONValue {
+    static func value(_ rng: inout SeededRandom, depth: Int) -> JSONValue {
         let choice = Int.random(in: 0..<(depth > 4 ? 4 : 7), using: &rng)
         switch choice {
         case 0: return .null
@@ -77,8 +63,8 @@ struct JSONTestRandom: RandomNumberGenerator {
     }
 
     /// Serializes with random insignificant whitespace between tokens.
-    static func spaced(_ value: JSONValue, _ rng: inout JSONTestRandom) -> String {
-        func ws(_ rng: inout JSONTestRandom) -> String {
+    static func spaced(_ value: JSONValue, _ rng: inout SeededRandom) -> String {
+        func ws(_ rng: inout SeededRandom) -> String {
             Int.random(in: 0..<3, using: &rng) == 0 ? (["", " ", "\n", "\t", "\r\n  "].randomElement(using: &rng) ?? "") : ""
         }
         switch value {
@@ -94,7 +80,7 @@ struct JSONTestRandom: RandomNumberGenerator {
     }
 
     @Test func randomValuesSurviveSerializeAndParse() throws {
-        var rng = JSONTestRandom(seed: 0x5EED_CAFE)
+        var rng = SeededRandom(seed: 0x5EED_CAFE)
         for _ in 0..<400 {
             let value = Self.value(&rng, depth: 0)
             let text = value.serialized
@@ -112,7 +98,7 @@ struct JSONTestRandom: RandomNumberGenerator {
     }
 
     @Test func randomlyCorruptedInputThrowsOrRoundTripsButNeverCrashes() {
-        var rng = JSONTestRandom(seed: 42)
+        var rng = SeededRandom(seed: 42)
         let alphabet = Array(#"{}[],:"\u0aeE+-.019tfn "#.utf8) + [0x00, 0x0A, 0x80, 0xC3, 0xED, 0xF0, 0xFF]
         var accepted = 0
         for _ in 0..<1500 {

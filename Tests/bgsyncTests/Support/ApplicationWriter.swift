@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncStore
 import Foundation
 import GRDB
@@ -26,7 +27,7 @@ final class ApplicationWriter: @unchecked Sendable {
     private var idle = false
     private var stopped = false
     private var failure: String?
-    private var rng: SeededGenerator
+    private var rng: SeededRandom
     private let shared: [String]
     private var thread: Thread?
 
@@ -38,7 +39,7 @@ final class ApplicationWriter: @unchecked Sendable {
         configuration.foreignKeysEnabled = false  // as a plain SQLite client
         queue = try DatabaseQueue(path: path, configuration: configuration)
         self.shared = shared
-        rng = SeededGenerator(seed: seed)
+        rng = SeededRandom(seed: seed)
     }
 
     func start() {

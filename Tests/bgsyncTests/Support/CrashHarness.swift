@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncStore
 import Foundation
 import Testing
@@ -77,7 +78,7 @@ final class CrashScenario {
     let job: String
     let local: DocumentStore
     let remote: DocumentStore
-    var rng: SeededGenerator
+    var rng: SeededRandom
     var tally: KillTally
     /// Called after each kill, before the checks (pauses the application writer and checks its
     /// writes).
@@ -99,7 +100,7 @@ final class CrashScenario {
         self.job = job
         self.local = local
         self.remote = remote
-        self.rng = SeededGenerator(seed: seed)
+        self.rng = SeededRandom(seed: seed)
         self.tally = KillTally(seed: seed)
         print("\(name): seed \(seed) (repeat with BGSYNC_SEED=\(seed))")
     }
@@ -107,7 +108,7 @@ final class CrashScenario {
     var context: String { "\(name), seed \(tally.seed)" }
 
     /// `prepare(iteration, rng)` changes the stores before each run and returns the ids it touched.
-    func run(kills: Int, prepare: @escaping (Int, inout SeededGenerator) throws -> Set<String>) async throws {
+    func run(kills: Int, prepare: @escaping (Int, inout SeededRandom) throws -> Set<String>) async throws {
         // Iteration 0: an unkilled run, whose length (in requests to the server and in time)
         // bounds the kill points.
         var touched = try await timed(.prepare) { try prepare(0, &self.rng) }

@@ -1,27 +1,6 @@
+import BGSyncTestSupport
 import BGSyncStore
 import Foundation
-
-/// A deterministic random number generator (SplitMix64), so that a failing run can be repeated
-/// from the seed it prints.
-struct SeededGenerator: RandomNumberGenerator {
-    private var state: UInt64
-
-    init(seed: UInt64) { state = seed }
-
-    mutating func next() -> UInt64 {
-        state &+= 0x9E37_79B9_7F4A_7C15
-        var z = state
-        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
-        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
-        return z ^ (z >> 31)
-    }
-
-    /// A seed from `BGSYNC_SEED` when set (to repeat a failure), else a fresh random one.
-    static func seedFromEnvironment() -> UInt64 {
-        if let text = ProcessInfo.processInfo.environment["BGSYNC_SEED"], let seed = UInt64(text) { return seed }
-        return UInt64.random(in: 1...UInt64.max)
-    }
-}
 
 /// Documents with everything replication must carry: edit histories, live conflicts, deleted
 /// conflicts, tombstones (some with a live conflict that then wins), attachments (some shared
@@ -50,7 +29,7 @@ enum MixedDataset {
     /// Writes documents `range` (ids `prefix` + 5 digits) into `store`.
     @discardableResult
     static func seed(_ store: DocumentStore, range: Range<Int>, prefix: String = "d", seed: UInt64) throws -> Summary {
-        var rng = SeededGenerator(seed: seed)
+        var rng = SeededRandom(seed: seed)
         var summary = Summary()
         let shared = randomBytes(3000, &rng)
         for start in stride(from: range.lowerBound, to: range.upperBound, by: 500) {
@@ -63,7 +42,7 @@ enum MixedDataset {
         return summary
     }
 
-    private static func write(index: Int, id: String, tx: StoreWriter, shared: [UInt8], rng: inout SeededGenerator,
+    private static func write(index: Int, id: String, tx: StoreWriter, shared: [UInt8], rng: inout SeededRandom,
                               summary: inout Summary) throws {
         summary.documents += 1
         let category = index % 20
@@ -121,7 +100,7 @@ enum MixedDataset {
     /// - Returns: the ids changed.
     @discardableResult
     static func mutate(_ store: DocumentStore, range: Range<Int>, prefix: String = "d", count: Int,
-                       rng: inout SeededGenerator) throws -> Set<String> {
+                       rng: inout SeededRandom) throws -> Set<String> {
         guard !range.isEmpty else { return [] }
         return try store.write { tx in
             var changed = Set<String>()
@@ -147,16 +126,16 @@ enum MixedDataset {
         }
     }
 
-    static func randomBytes(_ count: Int, _ rng: inout SeededGenerator) -> [UInt8] {
+    static func randomBytes(_ count: Int, _ rng: inout SeededRandom) -> [UInt8] {
         (0..<count).map { _ in UInt8.random(in: 0...255, using: &rng) }
     }
 
-    static func text(_ rng: inout SeededGenerator) -> String {
+    static func text(_ rng: inout SeededRandom) -> String {
         let letters = Array("abcdefghijklmnopqrstuvwxyz0123456789 ")
         return String((0..<Int.random(in: 10...120, using: &rng)).map { _ in letters[Int.random(in: 0..<letters.count, using: &rng)] })
     }
 
-    static func hex(_ rng: inout SeededGenerator) -> String {
+    static func hex(_ rng: inout SeededRandom) -> String {
         String(format: "%016llx%016llx", rng.next(), rng.next())
     }
 }
