@@ -330,9 +330,10 @@ struct StateDatabaseTests {
         }
     }
 
-    @Test("another SQLite database (a bgsync document store) is not taken for a state database")
+    @Test("another SQLite database (a bgsync document store) is not taken for a state database",
+          .enabled(if: StateTestProcess.which("sqlite3") != nil, "the sqlite3 shell is not installed"))
     func foreignDatabase() throws {
-        guard let sqlite = StateTestProcess.which("sqlite3") else { return }
+        let sqlite = try #require(StateTestProcess.which("sqlite3"))
         try withStateTemporaryDirectory { tmp in
             let create = try StateTestProcess.start(sqlite, [tmp + "/state.sqlite", "PRAGMA application_id = 1111970649; CREATE TABLE t (x);"])
             create.waitUntilExit()

@@ -71,9 +71,10 @@ struct StateRunLockTests {
         }
     }
 
-    @Test("a lock held by another process excludes; its death frees the lock")
+    @Test("a lock held by another process excludes; its death frees the lock",
+          .enabled(if: StateTestProcess.which("flock") != nil && StateTestProcess.which("sh") != nil, "flock(1) or sh is missing"))
     func otherProcess() throws {
-        guard StateTestProcess.which("flock") != nil, let sh = StateTestProcess.which("sh") else { return }
+        let sh = try #require(StateTestProcess.which("sh"))
         try withStateTemporaryDirectory { tmp in
             // Create the file and the directory as a run would, then let a child hold the lock.
             try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes")).release()
@@ -98,16 +99,26 @@ struct StateRunLockTests {
         }
     }
 
-    @Test("programs started by the holder do not inherit the lock")
+    @Test("programs started by the holder do not inherit the lock", .enabled(if: StateTestProcess.which("sleep") != nil, "no sleep"))
     func closeOnExec() throws {
-        guard let sleep = StateTestProcess.which("sleep") else { return }
+        let sleep = try #require(StateTestProcess.which("sleep"))
         try withStateTemporaryDirectory { tmp in
             let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
-            let child = try StateTestProcess.start(sleep, ["30"])
+            // posix_spawn with no file actions: the child gets every descriptor not marked
+            // close-on-exec (Foundation's Process would close them all, hiding a missing O_CLOEXEC).
+            var pid: pid_t = 0
+            let argv: [UnsafeMutablePointer<CChar>?] = [strdup(sleep), strdup("30"), nil]
+            defer { for arg in argv { free(arg) } }
+            #expect(posix_spawn(&pid, sleep, nil, nil, argv, environ) == 0)
             defer {
-                kill(child.processIdentifier, SIGKILL)
-                child.waitUntilExit()
+                kill(pid, SIGKILL)
+                var status: Int32 = 0
+                waitpid(pid, &status, 0)
             }
+            let fds = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/\(pid)/fd")) ?? []
+            let open = fds.compactMap { try? FileManager.default.destinationOfSymbolicLink(atPath: "/proc/\(pid)/fd/\($0)") }
+            #expect(!fds.isEmpty, "cannot read /proc/\(pid)/fd")
+            #expect(!open.contains { $0.hasSuffix("/locks/notes.lock") }, "the child holds \(open)")
             lock.release()
             #expect(try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil)
         }
