@@ -122,21 +122,7 @@ enum StateSchema {
 
     /// Applies the missing migrations, each in its own immediate transaction.
     static func migrate(_ db: Database, path: String) throws {
-        while true {
-            var done = false
-            try db.inTransaction(.immediate) {
-                try checkFormat(db, path: path)  // another process may have migrated meanwhile
-                let version = try Int.fetchOne(db, sql: "PRAGMA user_version") ?? 0
-                guard version < currentVersion else {
-                    done = true
-                    return .commit
-                }
-                try db.execute(sql: migrations[version])
-                try db.execute(sql: "PRAGMA user_version = \(version + 1)")
-                try db.execute(sql: "PRAGMA application_id = \(applicationID)")
-                return .commit
-            }
-            if done { return }
-        }
+        try UserVersionMigrator(applicationID: applicationID, migrations: migrations)
+            .migrate(db) { try checkFormat($0, path: path) }
     }
 }

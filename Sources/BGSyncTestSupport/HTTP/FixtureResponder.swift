@@ -42,7 +42,7 @@ struct FixtureResponder: HTTPResponder {
             }
         }
 
-        var answer: CouchResponse
+        var answer: FixtureResponse
         switch fault?.action {
         case .resetConnection:
             await Self.reset(context.channel)
@@ -51,10 +51,10 @@ struct FixtureResponder: HTTPResponder {
             core.state.withLock { $0.log.complete(logID) { $0.status = 200 } }
             return Self.endless(prefix: prefix, filler: filler, interval: interval)
         case .status(let code, let faultBody, let extraHeaders):
-            let text = faultBody ?? FixtureError(code, CouchResponse.errorName(code), "fixture fault: status \(code)").json
-            answer = CouchResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
+            let text = faultBody ?? FixtureError(code, FixtureResponse.errorName(code), "fixture fault: status \(code)").json
+            answer = FixtureResponse(status: code, headers: extraHeaders, body: Array((text + "\n").utf8))
         case .bytes(let code, let body):
-            answer = CouchResponse(status: code, headers: [], body: body)
+            answer = FixtureResponse(status: code, headers: [], body: body)
         default:
             if case .delay(let seconds) = fault?.action {
                 try? await Task.sleep(nanoseconds: UInt64(max(0, seconds) * 1_000_000_000))
@@ -116,7 +116,7 @@ struct FixtureResponder: HTTPResponder {
     }
 
     /// The Hummingbird response for an answer, with CouchDB's headers.
-    static func response(_ answer: CouchResponse, head: Bool = false) -> Response {
+    static func response(_ answer: FixtureResponse, head: Bool = false) -> Response {
         var fields = HTTPFields()
         fields[.contentType] = "application/json"
         fields[.cacheControl] = "must-revalidate"
@@ -125,7 +125,7 @@ struct FixtureResponder: HTTPResponder {
             fields[fieldName] = value
         }
         fields[.contentLength] = String(answer.body.count)
-        let status = HTTPResponse.Status(code: answer.status, reasonPhrase: CouchResponse.reasonPhrase(answer.status))
+        let status = HTTPResponse.Status(code: answer.status, reasonPhrase: FixtureResponse.reasonPhrase(answer.status))
         if head {
             return Response(status: status, headers: fields, body: ResponseBody())
         }
@@ -133,7 +133,7 @@ struct FixtureResponder: HTTPResponder {
     }
 
     /// The full head (with the full `Content-Length`), part of the body, then a closed connection.
-    static func truncated(_ answer: CouchResponse, afterBytes: Int, channel: any Channel) -> Response {
+    static func truncated(_ answer: FixtureResponse, afterBytes: Int, channel: any Channel) -> Response {
         let full = answer.body
         let sent = min(afterBytes, max(0, full.count - 1))
         var response = response(answer)

@@ -3,7 +3,7 @@ import BGSyncStore
 /// `GET`/`POST /db/_all_docs`: `include_docs`, `conflicts`, `limit`, `skip`, `descending`,
 /// `startkey`/`start_key`, `endkey`/`end_key`, `inclusive_end`, and `keys` (query or POST body).
 extension Routes {
-    func allDocs(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func allDocs(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "GET,POST")
         let includeDocs = request.flag("include_docs")
         let conflicts = request.flag("conflicts")
@@ -67,6 +67,6 @@ extension Routes {
                 return "{\"total_rows\":\(live.count),\"offset\":\(offset),\"rows\":[\n" + rows.joined(separator: ",\n") + "\n]}\n"
             }
         }
-        return CouchResponse(status: 200, body: Array(text.utf8))
+        return FixtureResponse(status: 200, body: Array(text.utf8))
     }
 }

@@ -10,7 +10,7 @@ extension Routes {
         var json: String
     }
 
-    func bulkDocs(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func bulkDocs(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "POST")
         _ = try Self.parseBulkDocsBody(request.body)
         let body = JSONText.minified(request.body)
@@ -106,7 +106,7 @@ extension Routes {
 
     // MARK: _bulk_get
 
-    func bulkGet(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func bulkGet(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         guard core.configuration.bulkGet else {
             // CouchDB 1.x has no _bulk_get: it reads the name as a document id.
             throw FixtureError(400, "bad_request", "Only reserved document ids may start with underscore.")
@@ -173,7 +173,7 @@ extension Routes {
 
     // MARK: _revs_diff
 
-    func revsDiff(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func revsDiff(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "POST")
         let body = try request.jsonObjectBody()
         var asked: [(id: String, revs: [RevisionID])] = []

@@ -20,7 +20,7 @@ extension Routes {
         var filter: ChangesFilter
     }
 
-    func changes(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func changes(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "GET,POST")
         let feed = request.parameter("feed") ?? "normal"
         guard feed == "normal" else {
@@ -39,7 +39,7 @@ extension Routes {
             filter: try Self.changesFilter(request))
         let sequences = core.sequences
         let text = try Self.store { try db.store.read { try Self.changesFeed($0, options, sequences) } }
-        return CouchResponse(status: 200, body: Array(text.utf8))
+        return FixtureResponse(status: 200, body: Array(text.utf8))
     }
 
     static func changesFilter(_ request: CouchRequest) throws(FixtureError) -> ChangesFilter {

@@ -3,7 +3,7 @@ import Foundation
 
 /// `PUT`, `GET`, `DELETE` and `POST /db`.
 extension Routes {
-    func databaseEndpoint(_ request: CouchRequest, name: String) throws(FixtureError) -> CouchResponse {
+    func databaseEndpoint(_ request: CouchRequest, name: String) throws(FixtureError) -> FixtureResponse {
         switch request.method {
         case "PUT":
             _ = try core.createDatabase(name)

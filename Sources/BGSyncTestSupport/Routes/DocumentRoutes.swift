@@ -3,7 +3,7 @@ import Foundation
 
 /// `GET`, `PUT`, `DELETE /db/ID`, `POST /db` and `GET /db/ID/attachment`.
 extension Routes {
-    func document(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> CouchResponse {
+    func document(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
         switch request.method {
         case "GET": return try getDocument(request, db, id: id)
         case "PUT": return try putDocument(request, db, id: id)
@@ -31,7 +31,7 @@ extension Routes {
         ("ETag", "\"\(rev)\"")
     }
 
-    func getDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> CouchResponse {
+    func getDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
         let mode = try Self.attachmentMode(request)
         if let openRevs = request.parameter("open_revs") {
             let revs: [RevisionID]?
@@ -78,7 +78,7 @@ extension Routes {
         return (try store { try IncomingDocument(json: compact) }, String(decoding: compact, as: UTF8.self))
     }
 
-    func putDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> CouchResponse {
+    func putDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
         var (document, json) = try Self.incoming(request.body)
         if document.rev == nil, let text = request.parameter("rev") {
             document.rev = try Self.revision(text)
@@ -91,7 +91,7 @@ extension Routes {
                      headers: [Self.etag(rev.description), ("Location", location(request, db.name + "/" + Self.encodeDocumentID(id)))])
     }
 
-    func createDocument(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> CouchResponse {
+    func createDocument(_ request: CouchRequest, _ db: DatabaseContext) throws(FixtureError) -> FixtureResponse {
         let (document, json) = try Self.incoming(request.body)
         let id = document.id ?? Self.newDocumentID()
         try validate(id: id, json: json)
@@ -100,7 +100,7 @@ extension Routes {
                      headers: [Self.etag(rev.description), ("Location", location(request, db.name + "/" + Self.encodeDocumentID(id)))])
     }
 
-    func deleteDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> CouchResponse {
+    func deleteDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
         let ifMatch = request.headers["if-match"].map { $0.trimmingCharacters(in: CharacterSet(charactersIn: "\"")) }
         guard let text = request.parameter("rev") ?? ifMatch else { throw FixtureError.conflict }
         let base = try Self.revision(text)
@@ -111,7 +111,7 @@ extension Routes {
     }
 
     /// `GET /db/ID/name`: the attachment's data with its content type.
-    func attachment(_ request: CouchRequest, _ db: DatabaseContext, id: String, name: String) throws(FixtureError) -> CouchResponse {
+    func attachment(_ request: CouchRequest, _ db: DatabaseContext, id: String, name: String) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "GET,HEAD")
         let options = DocumentOptions(rev: try request.parameter("rev").map { text throws(FixtureError) in try Self.revision(text) })
         let found: (data: [UInt8], contentType: String, digest: String)? = try Self.store {
@@ -125,7 +125,7 @@ extension Routes {
             }
         }
         guard let found else { throw FixtureError(404, "not_found", "Document is missing attachment") }
-        return CouchResponse(status: 200, headers: [("Content-Type", found.contentType), ("ETag", "\"\(found.digest)\"")], body: found.data)
+        return FixtureResponse(status: 200, headers: [("Content-Type", found.contentType), ("ETag", "\"\(found.digest)\"")], body: found.data)
     }
 
     /// The id as a path: percent-encoded, but `_design/` and `_local/` keep their slash.

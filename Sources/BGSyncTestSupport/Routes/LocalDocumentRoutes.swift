@@ -3,7 +3,7 @@ import BGSyncStore
 /// `GET`, `PUT`, `DELETE /db/_local/ID`: no revision tree, rev `0-N`, `_rev` not checked on
 /// write (CouchDB 3).
 extension Routes {
-    func localDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> CouchResponse {
+    func localDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
         switch request.method {
         case "GET":
             guard let json = try Self.store({ try db.store.read { try $0.localDocument(id) } }) else {

@@ -6,7 +6,7 @@ import Foundation
 struct Routes {
     let core: FixtureCore
 
-    func handle(_ request: CouchRequest) -> CouchResponse {
+    func handle(_ request: CouchRequest) -> FixtureResponse {
         do throws(FixtureError) {
             var request = request
             request.user = try core.authenticate(request)
@@ -25,7 +25,7 @@ struct Routes {
         return request.segments.count == 1 && (first == "_session" || first == "_up")
     }
 
-    func route(_ request: CouchRequest) throws(FixtureError) -> CouchResponse {
+    func route(_ request: CouchRequest) throws(FixtureError) -> FixtureResponse {
         let segments = request.segments
         guard let first = segments.first else { return try welcome(request) }
         if first.hasPrefix("_") { return try serverEndpoint(request) }

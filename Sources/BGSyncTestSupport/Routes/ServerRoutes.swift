@@ -3,7 +3,7 @@ import Foundation
 
 /// `GET /`, `/_up`, `/_all_dbs`, `/_uuids` and `/_session`.
 extension Routes {
-    func welcome(_ request: CouchRequest) throws(FixtureError) -> CouchResponse {
+    func welcome(_ request: CouchRequest) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "GET,HEAD")
         return .json(200, JSONText.object([
             ("couchdb", JSONText.quoted("Welcome")),
@@ -15,7 +15,7 @@ extension Routes {
         ]))
     }
 
-    func serverEndpoint(_ request: CouchRequest) throws(FixtureError) -> CouchResponse {
+    func serverEndpoint(_ request: CouchRequest) throws(FixtureError) -> FixtureResponse {
         let segments = request.segments
         switch segments[0] {
         case "_up" where segments.count == 1:
@@ -37,7 +37,7 @@ extension Routes {
     }
 
     /// CouchDB's cookie authentication endpoint.
-    func session(_ request: CouchRequest) throws(FixtureError) -> CouchResponse {
+    func session(_ request: CouchRequest) throws(FixtureError) -> FixtureResponse {
         switch request.method {
         case "GET":
             let name = request.user.map(JSONText.quoted) ?? "null"

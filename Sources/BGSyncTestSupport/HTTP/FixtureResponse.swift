@@ -1,5 +1,5 @@
 /// A complete answer before it goes on the wire (where a fault may still mangle it).
-struct CouchResponse: Sendable {
+struct FixtureResponse: Sendable {
     var status: Int
     var headers: [(String, String)]
     var body: [UInt8]
@@ -11,11 +11,11 @@ struct CouchResponse: Sendable {
     }
 
     /// A JSON answer; CouchDB ends its JSON bodies with a newline.
-    static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> CouchResponse {
-        CouchResponse(status: status, headers: headers, body: Array((text + "\n").utf8))
+    static func json(_ status: Int, _ text: String, headers: [(String, String)] = []) -> FixtureResponse {
+        FixtureResponse(status: status, headers: headers, body: Array((text + "\n").utf8))
     }
 
-    static func error(_ error: FixtureError, headers: [(String, String)] = []) -> CouchResponse {
+    static func error(_ error: FixtureError, headers: [(String, String)] = []) -> FixtureResponse {
         json(error.status, error.json, headers: headers)
     }
 
