@@ -41,7 +41,7 @@ struct ConflictConvergencePropertyTests {
         for iteration in 0..<iterations {
             let seed = base &+ UInt64(iteration)
             var rng = SeededRandom(seed: seed)
-            try await withTempDirectory { dir in
+            try await withTemporaryPath { dir in
                 let paths = ["a", "b", "server"].map { dir + "/\($0).sqlite" }
                 let stores = try paths.map { try DocumentStore.open(at: $0) }
                 let resolver = BuiltInConflictResolver.deterministic

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncReplication
 import BGSyncStore
 import Foundation
@@ -94,7 +95,7 @@ struct ConflictResolutionTests {
 
     @Test("each built-in resolver leaves both sides with the same tree and no conflict after one run", arguments: BuiltInConflictResolver.Rule.allCases)
     func oneRun(rule: BuiltInConflictResolver.Rule) async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let (local, remote, localRev, remoteRev) = try await Self.divergent(dir)
             let result = try await sync(dir + "/local.sqlite", dir + "/remote.sqlite", resolver: BuiltInConflictResolver(rule))
             #expect(result.conflicts.resolved == 2 && result.conflicts.unresolved == 0)
@@ -125,7 +126,7 @@ struct ConflictResolutionTests {
 
     @Test("a failing resolver leaves that document in conflict, resolves the others, and is asked again next run")
     func failureContained() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let local = try DocumentStore.open(at: dir + "/local.sqlite")
             for id in ["bad", "good1", "good2"] {
                 try local.write { tx in
@@ -146,7 +147,7 @@ struct ConflictResolutionTests {
 
     @Test("two devices and a server converge to one winner and no conflicts after a round of runs")
     func threeReplicas() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let server = dir + "/server.sqlite", deviceA = dir + "/a.sqlite", deviceB = dir + "/b.sqlite"
             let s = try DocumentStore.open(at: server)
             let base = try s.put("note", #"{"text":"base"}"#)

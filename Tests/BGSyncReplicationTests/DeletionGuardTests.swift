@@ -57,7 +57,7 @@ struct DeletionGuardTests {
 
     @Test("a local remote: a push deleting 6 of 10 is refused after the pull, and nothing reaches the remote")
     func localPeerRefused() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let hub = try DocumentStore.open(at: dir + "/hub.sqlite")
             for i in 0..<10 { try hub.put("d\(i)", #"{"n":\#(i)}"#) }
             _ = try await guardedSync(dir + "/l.sqlite", dir + "/hub.sqlite", maxDelete: .standard)
@@ -86,7 +86,7 @@ struct DeletionGuardTests {
 
     @Test("exactly the limit is allowed (5 of 10 at 50 %)")
     func exactlyTheLimit() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let hub = try DocumentStore.open(at: dir + "/hub.sqlite")
             for i in 0..<10 { try hub.put("d\(i)", "{}") }
             _ = try await guardedSync(dir + "/l.sqlite", dir + "/hub.sqlite", maxDelete: .standard)
@@ -200,7 +200,7 @@ struct DeletionGuardTests {
 
     @Test("deletions outside a push filter's document ids do not count")
     func pushFilter() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let hub = try DocumentStore.open(at: dir + "/hub.sqlite")
             for i in 0..<10 { try hub.put("d\(i)", "{}") }
             _ = try await guardedSync(dir + "/l.sqlite", dir + "/hub.sqlite", maxDelete: .standard)

@@ -57,20 +57,6 @@ enum FixtureHTTP {
     }
 }
 
-/// Runs `body` with a started server and stops it afterwards.
-func withFixtureServer<T>(_ configuration: FixtureServer.Configuration = .init(),
-                          _ body: (FixtureServer) async throws -> T) async throws -> T {
-    let server = try await FixtureServer.start(configuration)
-    do {
-        let result = try await body(server)
-        await server.stop()
-        return result
-    } catch {
-        await server.stop()
-        throw error
-    }
-}
-
 /// Revisions created while replaying the transcript's writes (``FixtureTranscriptSeed/replay(on:)``).
 struct FixtureTranscriptSeed {
     var doc1Revs: [String]

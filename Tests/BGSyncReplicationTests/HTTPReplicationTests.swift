@@ -7,15 +7,9 @@ import Testing
 /// Runs `body` with a fixture server holding an empty database `db`, stopped afterwards.
 func withServer<T>(_ configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
                    _ body: (FixtureServer, DocumentStore, String) async throws -> T) async throws -> T {
-    let server = try await FixtureServer.start(configuration)
-    do {
+    try await withFixtureServer(configuration) { server in
         let remote = try server.createDatabase("db")
-        let result = try await withTempDirectory { dir in try await body(server, remote, dir) }
-        await server.stop()
-        return result
-    } catch {
-        await server.stop()
-        throw error
+        return try await withTemporaryPath { dir in try await body(server, remote, dir) }
     }
 }
 

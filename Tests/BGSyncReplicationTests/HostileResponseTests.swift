@@ -33,7 +33,7 @@ struct HostileResponseTests {
 
     @Test("mutated _changes, _bulk_get and open_revs bodies decode or fail with malformedResponse; decoded documents are stored or refused cleanly")
     func parsers() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let store = try DocumentStore.open(at: dir + "/l.sqlite")
             let local = LocalPeer(store: store)
             let count = HostileInput.iterations(default: 3000)

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncReplication
 import BGSyncStore
 import Foundation
@@ -7,7 +8,7 @@ import Testing
 struct LocalReplicationTests {
     @Test("pull then push makes both stores identical")
     func roundTrip() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             let b = try DocumentStore.open(at: dir + "/b.sqlite")
             for i in 0..<25 { try a.put("a\(i)", #"{"n":\#(i),"big":12345678901234567890}"#) }
@@ -23,7 +24,7 @@ struct LocalReplicationTests {
 
     @Test("conflicting edits on both sides end with the same winner and conflict set")
     func conflicts() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             let b = try DocumentStore.open(at: dir + "/b.sqlite")
             let rev1 = try a.put("doc", #"{"v":0}"#)
@@ -43,7 +44,7 @@ struct LocalReplicationTests {
 
     @Test("deletions and attachments replicate; attachment data is not sent again")
     func deletionsAndAttachments() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             let b = try DocumentStore.open(at: dir + "/b.sqlite")
             let rev = try a.put("gone", #"{"x":1}"#)
@@ -62,7 +63,7 @@ struct LocalReplicationTests {
 
     @Test("a second run transfers nothing")
     func noOp() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             for i in 0..<5 { try a.put("d\(i)", "{}") }
             _ = try await sync(dir + "/a.sqlite", dir + "/b.sqlite")
@@ -75,7 +76,7 @@ struct LocalReplicationTests {
 
     @Test("an interrupted run resumes from its checkpoint without re-reading finished batches")
     func resume() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             for i in 0..<30 { try a.put(String(format: "d%02d", i), "{}") }
             let batches = Counter()
@@ -94,7 +95,7 @@ struct LocalReplicationTests {
 
     @Test("push filters: document ids and an SQL expression")
     func pushFilters() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             try a.put("n1", #"{"type":"note"}"#)
             try a.put("t1", #"{"type":"task"}"#)
@@ -111,7 +112,7 @@ struct LocalReplicationTests {
 
     @Test("checkpoints are written on both sides in CouchDB's shape")
     func checkpointShape() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let a = try DocumentStore.open(at: dir + "/a.sqlite")
             try a.put("d", "{}")
             _ = try await sync(dir + "/a.sqlite", dir + "/b.sqlite", direction: .push)

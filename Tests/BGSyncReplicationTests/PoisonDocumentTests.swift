@@ -81,7 +81,7 @@ struct PoisonDocumentTests {
 
     @Test("a push to a file: remote skips the same documents")
     func pushToFile() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let local = dir + "/local.sqlite"
             _ = try Self.poisonedStore(local)
             let result = try await sync(local, "file:" + dir + "/backup.sqlite", direction: .push)
@@ -127,7 +127,7 @@ struct PoisonDocumentTests {
 
     @Test("a document with a bad _revisions or _rev from a server is refused on its own by the local target")
     func badMetadataFromServer() async throws {
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let store = try DocumentStore.open(at: dir + "/l.sqlite")
             let peer = LocalPeer(store: store)
             let good = #"{"_id":"g","_rev":"1-a","_revisions":{"start":1,"ids":["a"]},"v":1}"#

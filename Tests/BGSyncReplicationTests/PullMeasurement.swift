@@ -21,7 +21,7 @@ struct PullMeasurement {
                 for i in start..<min(start + 5000, count) { try tx.put(id: String(format: "doc%07d", i), json: body) }
             }
         }
-        try await withTempDirectory { dir in
+        try await withTemporaryPath { dir in
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
             process.arguments = ["-v", try #require(Self.binary), "sync", dir + "/l.sqlite", server.url("bench"), "--pull-only", "--json"]

@@ -3,14 +3,6 @@ import BGSyncStore
 import Foundation
 import Logging
 
-/// A fresh directory for one test, removed afterwards.
-func withTempDirectory<T>(_ body: (String) async throws -> T) async throws -> T {
-    let path = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-repl-\(UUID().uuidString)").path
-    try FileManager.default.createDirectory(atPath: path, withIntermediateDirectories: true)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try await body(path)
-}
-
 /// Runs a replication quickly (short retry delays) and returns its result.
 func sync(_ database: String, _ remote: String, direction: ReplicatorConfiguration.Direction = .pullAndPush,
           batchSize: Int = 500, auth: Authentication = .none, pushFilter: PushFilter? = nil, pullFilter: PullFilter? = nil,

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncStore
 import Testing
 

@@ -44,16 +44,11 @@ struct DeadlineTests {
     /// Runs `body` with a fixture server holding an empty `db` and a sandbox whose job points at
     /// it; stops the server and removes the sandbox afterwards, whatever happens.
     static func withServer(registry: String = "", _ body: (FixtureServer, JobSandbox) async throws -> Void) async throws {
-        let server = try await FixtureServer.start()
-        do {
+        try await withFixtureServer { server in
             _ = try server.createDatabase("db")
             let sandbox = try Self.sandbox(remote: server.url("db"), registry: registry)
             defer { sandbox.remove() }
             try await body(server, sandbox)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 

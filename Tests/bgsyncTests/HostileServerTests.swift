@@ -14,14 +14,8 @@ struct HostileServerTests {
                     _ body: (FixtureServer, DocumentStore, JobSandbox) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        let server = try await FixtureServer.start(configuration)
-        do {
-            let remote = try server.createDatabase("db")
-            try await body(server, remote, sandbox)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
+        try await withFixtureServer(configuration) { server in
+            try await body(server, try server.createDatabase("db"), sandbox)
         }
     }
 

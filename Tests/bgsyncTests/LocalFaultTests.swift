@@ -27,9 +27,8 @@ struct LocalFaultTests {
     func withServerSandbox(documents: Int, attachmentBytes: Int = 0, extra: String = "",
                            _ body: (JobSandbox, FixtureServer, String) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer { server in
             let remote = try server.createDatabase("db")
             try await offPool {
                 var rng = SeededRandom(seed: 7)
@@ -47,10 +46,6 @@ struct LocalFaultTests {
             try sandbox.registry(remote: server.url("db"), extra: "direction = \"pull\"\nbatch_size = 20\nmax_retries = 0\n" + extra)
             let job = try sandbox.job()
             try await body(sandbox, server, job)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncJobs
 import Foundation
 import Testing
@@ -25,7 +26,7 @@ struct StateDatabaseTests {
 
     @Test("open creates a 0700 directory and a WAL database stamped BGST, the current version")
     func create() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let directory = tmp + "/a/b/bgsync"
             do {
                 let state = try StateDatabase.open(directory: directory)
@@ -46,7 +47,7 @@ struct StateDatabaseTests {
 
     @Test("openIfPresent creates nothing")
     func openIfPresent() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             #expect(try StateDatabase.openIfPresent(directory: tmp + "/none") == nil)
             #expect(!FileManager.default.fileExists(atPath: tmp + "/none"))
             _ = try StateDatabase.open(directory: tmp)
@@ -56,7 +57,7 @@ struct StateDatabaseTests {
 
     @Test("a state directory that is a file is an error naming it")
     func directoryIsAFile() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             _ = FileManager.default.createFile(atPath: tmp + "/file", contents: Data())
             let error = #expect(throws: StateError.self) { try StateDatabase.open(directory: tmp + "/file") }
             #expect(error?.kind == .io)
@@ -66,7 +67,7 @@ struct StateDatabaseTests {
 
     @Test("begin, progress, finish: a sync")
     func roundTrip() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             #expect(try state.job("notes") == nil)
             let id = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: "/etc/bgsync/jobs/notes.toml", at: stateTestDate())
@@ -101,7 +102,7 @@ struct StateDatabaseTests {
 
     @Test("failures grow the backoff; an interrupted run neither counts nor resets; a success resets")
     func failures() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             var now = 0.0
             let outcomes: [RunOutcome] = [.failed, .failed, .failed]
@@ -140,7 +141,7 @@ struct StateDatabaseTests {
 
     @Test("a skip is history only: backoff, success and a running run are untouched")
     func skips() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             let first = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: "/j.toml", at: stateTestDate())
             let before = try state.finishRun(runID: first, tag: "notes", outcome: .failed, reason: "unreachable", error: "refused",
@@ -179,7 +180,7 @@ struct StateDatabaseTests {
 
     @Test("cancel and resume, also before the first run")
     func enabled() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             try state.setEnabled("notes", false)
             let job = try #require(try state.job("notes"))
@@ -199,7 +200,7 @@ struct StateDatabaseTests {
 
     @Test("history: newest first, per tag or all, limited; pruning keeps the newest per tag")
     func historyAndPruning() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             var ids: [String: [Int64]] = [:]
             for index in 0..<5 {
@@ -234,7 +235,7 @@ struct StateDatabaseTests {
 
     @Test("a run whose process died shows as failed, and the next run records it")
     func processDied() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             let dead = try StateTestProcess.deadPID()
             #expect(!StateDatabase.isAlive(pid: dead) && !state.isAlive(pid: dead))
@@ -271,7 +272,7 @@ struct StateDatabaseTests {
 
     @Test("invalid tags, unknown runs and non-JSON progress are clear errors")
     func errors() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             for tag in ["", "../x", "a/b", ".hidden", "-x", "a b", "é", String(repeating: "a", count: 129)] {
                 let error = #expect(throws: StateError.self, "\(tag)") { _ = try state.beginRun(tag: tag, pid: 1, jobFile: nil, at: stateTestDate()) }
@@ -296,7 +297,7 @@ struct StateDatabaseTests {
 
     @Test("two handles on one file see each other's writes")
     func twoHandles() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let one = try StateDatabase.open(directory: tmp)
             let two = try StateDatabase.open(directory: tmp)
             let id = try one.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate())
@@ -319,7 +320,7 @@ struct StateDatabaseTests {
 
     @Test("a corrupt state file (random bytes) is refused, named, and left untouched")
     func corrupt() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             var generator = SystemRandomNumberGenerator()
             let bytes = (0..<8192).map { _ in UInt8.random(in: 0...255, using: &generator) }
             try Data(bytes).write(to: URL(fileURLWithPath: tmp + "/state.sqlite"))
@@ -334,7 +335,7 @@ struct StateDatabaseTests {
           .enabled(if: StateTestProcess.which("sqlite3") != nil, "the sqlite3 shell is not installed"))
     func foreignDatabase() throws {
         let sqlite = try #require(StateTestProcess.which("sqlite3"))
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let create = try StateTestProcess.start(sqlite, [tmp + "/state.sqlite", "PRAGMA application_id = 1111970649; CREATE TABLE t (x);"])
             create.waitUntilExit()
             try #require(create.terminationStatus == 0)

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncJobs
 import Foundation
 import Testing
@@ -14,7 +15,7 @@ struct StateHonestyTests {
 
     @Test("a configuration error (78) adds no failure and keeps the job due, through later skips, until a run succeeds")
     func configurationErrorStaysDue() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let state = try StateDatabase.open(directory: tmp)
             var id = try state.beginRun(tag: "notes", pid: Self.pid, jobFile: nil, at: stateTestDate())
             try state.finishRun(runID: id, tag: "notes", outcome: .synced, reason: nil, error: nil, exitCode: 0, resultJSON: nil,
@@ -56,7 +57,7 @@ struct StateHonestyTests {
 
     @Test("openReadOnly creates nothing, reads what is there, and cannot write")
     func readOnly() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let directory = tmp + "/missing/bgsync"
             #expect(try StateDatabase.openReadOnly(directory: directory) == nil)
             #expect(!FileManager.default.fileExists(atPath: tmp + "/missing"))
@@ -73,7 +74,7 @@ struct StateHonestyTests {
 
     @Test("a non-creating lock: absent file → holds nothing and creates nothing; free → held; held → nil")
     func nonCreatingLock() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let missing = tmp + "/no-state"
             let none = try #require(try RunLock.acquire(stateDirectory: missing, tag: "notes", creating: false))
             #expect(!none.isHeld)

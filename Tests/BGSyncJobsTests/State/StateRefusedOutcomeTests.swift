@@ -1,4 +1,5 @@
 @testable import BGSyncJobs
+import BGSyncTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -14,7 +15,7 @@ struct StateRefusedOutcomeTests {
 
     @Test("a refused run neither counts as a failure nor as a success; the job keeps its interval")
     func refusedKeepsBackoff() throws {
-        try withStateTemporaryDirectory { directory in
+        try withTemporaryPath { directory in
             let state = try StateDatabase.open(directory: directory)
             let start = Date(timeIntervalSince1970: 1_800_000_000)
             let failed = try state.beginRun(tag: "notes", pid: getpid(), jobFile: nil, at: start)
@@ -36,7 +37,7 @@ struct StateRefusedOutcomeTests {
 
     @Test("a version 1 state database is upgraded in place: rows kept, run ids continue")
     func upgradesVersion1() throws {
-        try withStateTemporaryDirectory { directory in
+        try withTemporaryPath { directory in
             let path = directory + "/" + StateDatabase.fileName
             do {
                 let queue = try DatabaseQueue(path: path)

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import BGSyncJobs
 import Foundation
 import Testing
@@ -9,7 +10,7 @@ import Glibc
 struct StateRunLockTests {
     @Test("a held lock cannot be taken again, even by another descriptor in the same process")
     func exclusive() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
             #expect(lock.path == tmp + "/locks/notes.lock" && lock.isHeld)
             // flock belongs to the open file description: a second open() of the file is refused.
@@ -32,7 +33,7 @@ struct StateRunLockTests {
 
     @Test("deinit releases")
     func deinitReleases() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             do {
                 let lock = try RunLock.acquire(stateDirectory: tmp, tag: "notes")
                 #expect(lock != nil)
@@ -44,7 +45,7 @@ struct StateRunLockTests {
 
     @Test("the holder's pid while held; none after release or when the writer died")
     func holderPID() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == nil)
             let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
             #expect(RunLock.holderPID(stateDirectory: tmp, tag: "notes") == getpid())
@@ -61,7 +62,7 @@ struct StateRunLockTests {
 
     @Test("invalid tags are refused before any file is made")
     func invalidTag() throws {
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             for tag in ["", "../escape", "a/b", ".x"] {
                 let error = #expect(throws: StateError.self) { _ = try RunLock.acquire(stateDirectory: tmp, tag: tag) }
                 #expect(error?.kind == .invalidTag)
@@ -75,7 +76,7 @@ struct StateRunLockTests {
           .enabled(if: StateTestProcess.which("flock") != nil && StateTestProcess.which("sh") != nil, "flock(1) or sh is missing"))
     func otherProcess() throws {
         let sh = try #require(StateTestProcess.which("sh"))
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             // Create the file and the directory as a run would, then let a child hold the lock.
             try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes")).release()
             // One process holding the lock: the shell opens the file, flock(1) locks that open file
@@ -102,7 +103,7 @@ struct StateRunLockTests {
     @Test("programs started by the holder do not inherit the lock", .enabled(if: StateTestProcess.which("sleep") != nil, "no sleep"))
     func closeOnExec() throws {
         let sleep = try #require(StateTestProcess.which("sleep"))
-        try withStateTemporaryDirectory { tmp in
+        try withTemporaryPath { tmp in
             let lock = try #require(try RunLock.acquire(stateDirectory: tmp, tag: "notes"))
             // posix_spawn with no file actions: the child gets every descriptor not marked
             // close-on-exec (Foundation's Process would close them all, hiding a missing O_CLOEXEC).

@@ -3,15 +3,6 @@ import Foundation
 import Glibc
 #endif
 
-/// A fresh temporary directory for one test, removed afterwards.
-func withStateTemporaryDirectory<T>(_ body: (String) throws -> T) throws -> T {
-    var template = Array((NSTemporaryDirectory() + "/bgsync-state-XXXXXX").utf8CString)
-    guard let made = mkdtemp(&template) else { throw CocoaError(.fileWriteUnknown) }
-    let path = String(cString: made)
-    defer { try? FileManager.default.removeItem(atPath: path) }
-    return try body(path)
-}
-
 /// Helpers for tests that need other processes.
 enum StateTestProcess {
     /// Finds an executable on `PATH`.

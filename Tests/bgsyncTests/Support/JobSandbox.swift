@@ -199,18 +199,13 @@ extension JobSandbox {
     static func withServer(documents: Int = 5, configuration: FixtureServer.Configuration = FixtureServer.Configuration(),
                            _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start(configuration)
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer(configuration) { server in
             let remote = try server.createDatabase("db")
             try remote.write { tx in
                 for i in 0..<documents { _ = try tx.put(id: String(format: "r%03d", i), json: #"{"n":\#(i)}"#) }
             }
             try await body(sandbox, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 
-/// A directory of its own for one test, created empty and removed (with everything in it) when
+/// The one temporary-directory helper of the tests: a directory of its own for one test, created empty and removed (with everything in it) when
 /// the test's body returns or throws.
 ///
 /// Tests run in parallel: every test gets a fresh directory with a unique name, and nothing here
@@ -14,18 +14,18 @@ import Foundation
 ///     }
 /// }
 /// ```
-struct TemporaryDirectory: Sendable {
+public struct TemporaryDirectory: Sendable {
     /// The directory.
-    let url: URL
+    public let url: URL
 
     /// The directory's path.
-    var path: String { url.path }
+    public var path: String { url.path }
 
     /// The path of `name` inside the directory (nothing is created).
-    func path(_ name: String) -> String { url.appendingPathComponent(name).path }
+    public func path(_ name: String) -> String { url.appendingPathComponent(name).path }
 
     /// Creates a new, empty, uniquely named directory under the system's temporary directory.
-    static func create() throws -> TemporaryDirectory {
+    public static func create() throws -> TemporaryDirectory {
         let url = FileManager.default.temporaryDirectory
             .appendingPathComponent("bgsync-tests-\(UUID().uuidString)", isDirectory: true)
         try FileManager.default.createDirectory(at: url, withIntermediateDirectories: false)
@@ -33,13 +33,13 @@ struct TemporaryDirectory: Sendable {
     }
 
     /// Removes the directory and its contents.
-    func remove() {
+    public func remove() {
         try? FileManager.default.removeItem(at: url)
     }
 
     /// Writes `bytes` to `name` inside the directory and returns the file's path.
     @discardableResult
-    func write(_ bytes: [UInt8], to name: String) throws -> String {
+    public func write(_ bytes: [UInt8], to name: String) throws -> String {
         let file = path(name)
         try Data(bytes).write(to: URL(fileURLWithPath: file))
         return file
@@ -47,26 +47,36 @@ struct TemporaryDirectory: Sendable {
 
     /// Writes `text` (UTF-8) to `name` inside the directory and returns the file's path.
     @discardableResult
-    func write(_ text: String, to name: String) throws -> String {
+    public func write(_ text: String, to name: String) throws -> String {
         try write(Array(text.utf8), to: name)
     }
 
     /// The bytes of the file at `path`.
-    func contents(of path: String) throws -> [UInt8] {
+    public func contents(of path: String) throws -> [UInt8] {
         [UInt8](try Data(contentsOf: URL(fileURLWithPath: path)))
     }
 }
 
 /// Runs `body` with a fresh temporary directory, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (TemporaryDirectory) throws -> T) throws -> T {
+public func withTemporaryDirectory<T>(_ body: (TemporaryDirectory) throws -> T) throws -> T {
     let directory = try TemporaryDirectory.create()
     defer { directory.remove() }
     return try body(directory)
 }
 
 /// Runs `body` with a fresh temporary directory, removed afterwards.
-func withTemporaryDirectory<T>(_ body: (TemporaryDirectory) async throws -> T) async throws -> T {
+public func withTemporaryDirectory<T>(_ body: (TemporaryDirectory) async throws -> T) async throws -> T {
     let directory = try TemporaryDirectory.create()
     defer { directory.remove() }
     return try await body(directory)
+}
+
+/// Runs `body` with the path of a fresh temporary directory, removed afterwards.
+public func withTemporaryPath<T>(_ body: (String) throws -> T) throws -> T {
+    try withTemporaryDirectory { try body($0.path) }
+}
+
+/// Runs `body` with the path of a fresh temporary directory, removed afterwards.
+public func withTemporaryPath<T>(_ body: (String) async throws -> T) async throws -> T {
+    try await withTemporaryDirectory { try await body($0.path) }
 }
