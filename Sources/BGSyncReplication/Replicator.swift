@@ -57,6 +57,10 @@ public struct Replicator: Sendable {
     /// ``run()`` with the peers given.
     func run(local: LocalPeer, remote: any ReplicationPeer) async throws -> SyncResult {
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
+        func finish() async {
+            await remote.shutdown()
+            await local.shutdown()
+        }
         func recordTraffic() {
             let traffic = remote.traffic
             result.httpRequests = traffic.requests
@@ -75,10 +79,10 @@ public struct Replicator: Sendable {
                 result.push = try await replicate(.push, local: local, remote: remote, filter: configuration.pushFilter.map { .push($0) })
             }
             recordTraffic()
-            await remote.shutdown()
+            await finish()
             return result
         } catch var error as ReplicationError {
-            await remote.shutdown()
+            await finish()
             if result.pull != nil {
                 recordTraffic()
                 error.partialResult = result
@@ -86,12 +90,12 @@ public struct Replicator: Sendable {
             throw remote.scrubbed(error)
         } catch where Task.isCancelled {
             // Stopped before or between directions' own handling (opening, checkpoints).
-            await remote.shutdown()
+            await finish()
             var error = ReplicationError(.interrupted, "stopped while a request was in flight")
             if result.pull != nil { error.partialResult = result }
             throw error
         } catch {
-            await remote.shutdown()
+            await finish()
             throw error
         }
     }

@@ -127,6 +127,20 @@ public final class DocumentStore: Sendable {
         }
     }
 
+    /// Moves every committed page from the write-ahead log into the database file and empties
+    /// the log (`PRAGMA wal_checkpoint(TRUNCATE)`), so that the file alone holds everything: a
+    /// backup that copies only it, or a later read-only open, misses nothing. Does nothing on a
+    /// read-only store. A reader in the middle of a transaction makes it partial; nothing is
+    /// lost either way (SQLite checkpoints the rest later).
+    public func checkpointLog() throws {
+        guard !queue.configuration.readonly else { return }
+        do {
+            try queue.writeWithoutTransaction { db in _ = try db.checkpoint(.truncate) }
+        } catch {
+            throw StoreError.wrapping(error, path: path)
+        }
+    }
+
     /// Runs `body` in a read transaction: it sees one consistent snapshot of the database.
     public func read<T>(_ body: (StoreReader) throws -> T) throws -> T {
         do {

@@ -19,6 +19,11 @@ struct LocalReplicationTests {
             #expect(try snapshot(a) == snapshot(b))
             let body = try b.read { try $0.document("a3") }
             #expect(body.contains(#""big":12345678901234567890"#))
+            // Each file alone holds everything: the write-ahead logs were checkpointed and emptied.
+            for name in ["a.sqlite", "b.sqlite"] {
+                let wal = try? FileManager.default.attributesOfItem(atPath: dir + "/" + name + "-wal")
+                #expect((wal?[.size] as? NSNumber)?.intValue ?? 0 == 0, "\(name)-wal is not empty")
+            }
         }
     }
 
