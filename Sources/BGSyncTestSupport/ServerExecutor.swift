@@ -11,7 +11,10 @@ import Foundation
 /// cooperative pool, shares the cores between servers and tests.
 final class ServerExecutor: TaskExecutor, @unchecked Sendable {
     /// The executor every fixture server in this process shares.
-    static let shared = ServerExecutor(threads: 4)
+    /// Many threads, most of them idle: a handler doing seconds of synchronous store work
+    /// (seeding a 20 MB document, a crash test's 10,000) must not queue every other server's
+    /// requests behind it.
+    static let shared = ServerExecutor(threads: 16)
 
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []  // guarded by `condition`

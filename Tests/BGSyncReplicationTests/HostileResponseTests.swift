@@ -223,8 +223,12 @@ struct HostileResponseTests {
         try await withServer { server, _, dir in
             server.inject(.endlessBody(interval: 0.05, path: .exact("/db/_changes"), times: .max))
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
-            configuration.http.maxRetries = 0
-            configuration.http.requestTimeout = 20  // bytes arrive every 50 ms: only the whole-response deadline stops it
+            // Bytes arrive every 50 ms: only the whole-response deadline stops it, at every
+            // attempt. Retries keep a loaded machine's slow answer to an earlier request from
+            // ending the run first.
+            configuration.http.maxRetries = 2
+            configuration.http.initialRetryDelay = 0.01
+            configuration.http.requestTimeout = 8
             await #expect {
                 _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
             } throws: { error in
