@@ -257,7 +257,10 @@ public struct Replicator: Sendable {
                 if stopping { throw interrupted() }
                 continue
             }
-            while writes.count >= writesInFlight { try await settleOldest() }
+            // Big batches (large documents) are written fewer at a time: memory stays bounded.
+            let batchBytes = read.fetched.reduce(0) { $0 + $1.json.count }
+            let writeLimit = max(1, min(writesInFlight, ReadAhead.byteBudget / max(batchBytes, 1)))
+            while writes.count >= writeLimit { try await settleOldest() }
             var checkpoint: (id: String, body: JSONValue)?
             if target.checkpointsWithWrites {
                 // Counted as the write will count it; `writes` is empty, so `stats` is final.

@@ -26,10 +26,11 @@ public struct ReplicatorConfiguration: Sendable {
     /// `_revs_diff` and a `_bulk_get` that may be in flight at the same time. At most
     /// `readAhead + 1` batches are held in memory.
     public var readAhead: Int = 3
-    /// Batches written to a server target at the same time (default 2; a local target writes
-    /// one batch at a time, with its checkpoint in the batch's transaction). The target's
-    /// checkpoint is written only once every batch before it is stored.
-    public var writesInFlight: Int = 2
+    /// Batches written to a server target at the same time (default 4; fewer when batches are
+    /// big, as for ``readAhead``; a local target writes one batch at a time, with its
+    /// checkpoint in the batch's transaction). The target's checkpoint is written only once
+    /// every batch before it is stored.
+    public var writesInFlight: Int = 4
     /// Which remote documents a pull takes.
     public var pullFilter: PullFilter?
     /// Which local documents a push sends.
