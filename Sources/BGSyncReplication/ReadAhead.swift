@@ -16,6 +16,13 @@ struct ReadAhead {
     /// About how many bytes of fetched documents may be held ahead of the writer.
     static let byteBudget = 32 << 20
 
+    /// How many batches of `batchBytes` each may be held at once: `configured`, or fewer (down
+    /// to one) so that they add up to about ``byteBudget``. The read-ahead and the writes in
+    /// flight both keep to it.
+    static func limit(_ configured: Int, batchBytes: Int) -> Int {
+        max(1, min(configured, byteBudget / max(batchBytes, 1)))
+    }
+
     typealias ReadChanges = @Sendable (OpaqueSequence) async throws -> ChangesBatch
     typealias Fetch = @Sendable (ChangesBatch) async throws -> Replicator.SourceBatch
 
@@ -44,7 +51,7 @@ struct ReadAhead {
     /// Keeps `depth` batches in flight behind it.
     mutating func next() async throws -> Replicator.SourceBatch? {
         // Until a batch shows how big they are, one at a time.
-        let depth = lastBatchBytes.map { max(1, min(self.depth, Self.byteBudget / max($0, 1))) } ?? 1
+        let depth = lastBatchBytes.map { Self.limit(self.depth, batchBytes: $0) } ?? 1
         while inFlight.count < depth, let pending = changes {
             let batch = try await Replicator.value(of: pending)
             let readChanges = self.readChanges, fetch = self.fetch
@@ -53,7 +60,7 @@ struct ReadAhead {
         }
         guard !inFlight.isEmpty else { return nil }
         let batch = try await Replicator.value(of: inFlight.removeFirst())
-        lastBatchBytes = batch.fetched.reduce(0) { $0 + $1.json.count }
+        lastBatchBytes = batch.fetchedBytes
         return batch
     }
 

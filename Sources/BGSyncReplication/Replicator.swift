@@ -118,6 +118,9 @@ public struct Replicator: Sendable {
         var fetched: [FetchedRevision]
         var missingChecked: Int
         var missingFound: Int
+
+        /// The bytes of the fetched documents: what holding this batch costs.
+        var fetchedBytes: Int { fetched.reduce(0) { $0 + $1.json.count } }
     }
 
     /// Reads one batch of changes after `since`.
@@ -258,8 +261,7 @@ public struct Replicator: Sendable {
                 continue
             }
             // Big batches (large documents) are written fewer at a time: memory stays bounded.
-            let batchBytes = read.fetched.reduce(0) { $0 + $1.json.count }
-            let writeLimit = max(1, min(writesInFlight, ReadAhead.byteBudget / max(batchBytes, 1)))
+            let writeLimit = ReadAhead.limit(writesInFlight, batchBytes: read.fetchedBytes)
             while writes.count >= writeLimit { try await settleOldest() }
             var checkpoint: (id: String, body: JSONValue)?
             if target.checkpointsWithWrites {
