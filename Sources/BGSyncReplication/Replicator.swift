@@ -46,7 +46,7 @@ public struct Replicator: Sendable {
         let remote: any ReplicationPeer
         switch configuration.remote {
         case .http(let url):
-            remote = try HTTPPeer(url: url, options: configuration.http, logger: logger)
+            remote = try HTTPPeer(url: url, options: configuration.http, logger: logger, spoolDirectory: local.spoolDirectory)
         case .file(let path):
             remote = try openLocal(path, create: configuration.createTarget)
         }

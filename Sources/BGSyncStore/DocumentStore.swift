@@ -65,6 +65,8 @@ public final class DocumentStore: Sendable {
             if !readOnly {
                 try db.execute(sql: "PRAGMA journal_mode = WAL")
                 try db.execute(sql: "PRAGMA synchronous = NORMAL")
+            } else if (1..<3).contains(try SQLiteFileStamp.read(db).userVersion) {
+                try db.execute(sql: AttachmentChunks.legacyView)
             }
         }
         let queue: DatabaseQueue

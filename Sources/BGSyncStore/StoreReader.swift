@@ -104,10 +104,20 @@ public struct StoreReader {
         }
     }
 
-    /// The data of the attachment with `digest`.
+    /// The data of the attachment with `digest`, whole in memory (see
+    /// ``spoolAttachment(digest:in:)`` for data of any size).
     public func attachmentData(digest: String) throws -> [UInt8]? {
-        try Row.fetchOne(db.cachedStatement(sql: "SELECT data FROM attachment_blobs WHERE digest = ?"), arguments: [digest])
-            .map { [UInt8]($0[0] as Data) }
+        var data: [UInt8] = []
+        let found = try AttachmentChunks.forEachChunk(of: digest, db) { data += $0 }
+        return found ? data : nil
+    }
+
+    /// Copies the data of the attachment with `digest` into a new file in `directory`, one chunk
+    /// in memory at a time; nil when the store has no such data.
+    public func spoolAttachment(digest: String, in directory: String) throws -> SpoolFile? {
+        let writer = try SpoolFile.Writer(in: directory)
+        let found = try AttachmentChunks.forEachChunk(of: digest, db) { chunk in try chunk.withUnsafeBytes(writer.append) }
+        return found ? try writer.finish() : nil
     }
 
     /// Document `id` as CouchDB's `GET /db/id` with the same options would print it.
@@ -145,6 +155,10 @@ public struct StoreReader {
     public enum OpenRevision: Sendable, Equatable {
         /// The revision as JSON, with `_revisions`.
         case ok(String)
+        /// The revision as JSON, with `_revisions`, where these attachments, whose data is
+        /// larger than the `inlineLimit` asked for, are entries with `"follows": true`: their
+        /// data is to be sent apart (``spoolAttachment(digest:in:)``).
+        case okFollowing(String, following: [StoredAttachment])
         /// The revision is not in the store.
         case missing(RevisionID)
         /// The revision is stored, but its body breaks ``DocumentRules`` (written by an older
@@ -160,8 +174,10 @@ public struct StoreReader {
     ///   - latest: return the leaves that descend from each requested revision instead of the
     ///     revision itself (as CouchDB's `latest=true`).
     ///   - attachments: inline data, stubs, or data changed since given revisions.
+    ///   - inlineLimit: attachment data longer than this is not inlined but announced with
+    ///     `"follows": true` (``OpenRevision/okFollowing(_:following:)``).
     public func openRevisions(_ id: String, revs: [RevisionID]?, latest: Bool = false,
-                              attachments: AttachmentMode = .stubs) throws -> [OpenRevision] {
+                              attachments: AttachmentMode = .stubs, inlineLimit: Int = .max) throws -> [OpenRevision] {
         guard let loaded = try loadTree(id) else {
             return (revs ?? []).map { .missing($0) }
         }
@@ -200,9 +216,10 @@ public struct StoreReader {
             var meta = DocumentJSON.Metadata()
             let ancestry = loaded.tree.ancestry(of: rev)
             meta.revisions = ancestry
-            found.append(.ok(try DocumentJSON.render(
-                id: id, rev: rev, revision: stored, metadata: meta,
-                attachments: attachments, ancestry: ancestry, reader: self)))
+            var following: [StoredAttachment] = []
+            let json = try DocumentJSON.render(id: id, rev: rev, revision: stored, metadata: meta, attachments: attachments,
+                                               ancestry: ancestry, reader: self, inlineLimit: inlineLimit, following: &following)
+            found.append(following.isEmpty ? .ok(json) : .okFollowing(json, following: following))
         }
         return found + results
     }

@@ -30,7 +30,7 @@ extension StoreWriter {
     /// - Parameter head: the document's row and winner, nil for a new document.
     /// - Returns: nil, having written nothing, when the write needs the whole tree.
     func storeMerge(id: String, head: StoreReader.DocumentHead?, path: [RevisionID],
-                    content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws -> StoredMerge? {
+                    content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: AttachmentBytes)])) throws -> StoredMerge? {
         let limit = try revsLimit()
         let newLeaf = path[0]
         let merge: PathMerge

@@ -190,14 +190,30 @@ public struct StoreWriter {
 
     struct ResolvedAttachment {
         var stored: StoredAttachment
-        var newData: (digest: String, data: [UInt8])?
+        var newData: (digest: String, data: AttachmentBytes)?
+    }
+
+    /// The data an incoming attachment carries (inline, or spooled when it follows); nil for a
+    /// stub.
+    /// - Throws: ``StoreError`` `invalidDocument` for data that follows but never came, or
+    ///   whose length is not the one announced.
+    private static func incomingData(_ attachment: IncomingAttachment, id: String) throws -> AttachmentBytes? {
+        if let data = attachment.data { return .memory(data) }
+        guard attachment.follows else { return nil }
+        guard let file = attachment.spooled else {
+            throw StoreError.invalidDocument(id, "_attachments.\(attachment.name): \"follows\": true, but its data did not come with the document")
+        }
+        if let length = attachment.length, length != file.length {
+            throw StoreError.invalidDocument(id, "_attachments.\(attachment.name): \(file.length) bytes arrived, \"length\" says \(length)")
+        }
+        return .spooled(file)
     }
 
     private func resolveEditAttachments(_ incoming: [IncomingAttachment]?, parent: [StoredAttachment], generation: Int, id: String) throws -> [ResolvedAttachment] {
         guard let incoming else { return [] }
         return try incoming.map { attachment in
-            if let data = attachment.data {
-                let digest = Self.digest(of: data)
+            if let data = try Self.incomingData(attachment, id: id) {
+                let digest = try data.digest()
                 return ResolvedAttachment(
                     stored: StoredAttachment(name: attachment.name, contentType: attachment.contentType, revpos: generation, digest: digest, length: data.count),
                     newData: (digest, data))
@@ -209,11 +225,6 @@ public struct StoreWriter {
             }
             return ResolvedAttachment(stored: previous, newData: nil)
         }
-    }
-
-    /// `md5-<base64>`, as CouchDB writes digests of data it stores unencoded.
-    static func digest(of data: [UInt8]) -> String {
-        "md5-" + Data(MD5.digest(data)).base64EncodedString()
     }
 
     // MARK: Replicated revisions
@@ -264,17 +275,17 @@ public struct StoreWriter {
     private func resolveReplicatedAttachments(_ incoming: [IncomingAttachment]?, generation: Int, id: String) throws -> [ResolvedAttachment] {
         guard let incoming else { return [] }
         return try incoming.map { attachment in
-            if let data = attachment.data {
-                let digest = attachment.digest ?? Self.digest(of: data)
+            if let data = try Self.incomingData(attachment, id: id) {
+                let digest = try attachment.digest ?? data.digest()
                 return ResolvedAttachment(
                     stored: StoredAttachment(name: attachment.name, contentType: attachment.contentType,
                                              revpos: attachment.revpos ?? generation, digest: digest, length: data.count),
                     newData: (digest, data))
             }
             guard let digest = attachment.digest,
-                  let known = try Row.fetchOne(db.cachedStatement(sql: """
-                      SELECT a.length FROM attachment_blobs b JOIN rev_attachments a ON a.digest = b.digest WHERE b.digest = ? LIMIT 1
-                      """), arguments: [digest])
+                  try AttachmentChunks.contains(digest, db),
+                  let known = try Row.fetchOne(db.cachedStatement(sql: "SELECT length FROM rev_attachments WHERE digest = ? LIMIT 1"),
+                                               arguments: [digest])
             else {
                 throw StoreError(.missingStub, "document \"\(id)\": attachment stub \(attachment.name) (\(attachment.digest ?? "no digest")) refers to data this store does not have; send its data", reason: "missing_stub")
             }
@@ -292,7 +303,7 @@ public struct StoreWriter {
     /// - Returns: the leaves of the stored tree, winner first.
     @discardableResult
     private func persist(id: String, loaded: StoreReader.LoadedTree?, oldLeaves: [RevisionTree.Leaf], newTree: RevisionTree,
-                         content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])])) throws -> [RevisionTree.Leaf] {
+                         content: (rev: RevisionID, revision: StoreReader.StoredRevision, blobs: [(digest: String, data: AttachmentBytes)])) throws -> [RevisionTree.Leaf] {
         var tree = newTree
         tree.stem(limit: try revsLimit())
         let docRow = try recordChange(id: id, docRow: loaded?.docRow)
@@ -360,10 +371,9 @@ public struct StoreWriter {
     }
 
     /// Stores the attachments of a new leaf revision in `row`, with the data not yet stored.
-    func insertAttachments(of revision: StoreReader.StoredRevision, blobs: [(digest: String, data: [UInt8])], row: Int64) throws {
+    func insertAttachments(of revision: StoreReader.StoredRevision, blobs: [(digest: String, data: AttachmentBytes)], row: Int64) throws {
         for blob in blobs {
-            try db.cachedStatement(sql: "INSERT OR IGNORE INTO attachment_blobs (digest, data) VALUES (?, ?)")
-                .execute(arguments: [blob.digest, Data(blob.data)])
+            try AttachmentChunks.insert(blob.data, digest: blob.digest, db)
         }
         for attachment in revision.attachments {
             try db.cachedStatement(sql: """

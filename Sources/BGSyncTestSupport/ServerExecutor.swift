@@ -14,16 +14,19 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
     /// Many threads, most of them idle: a handler doing seconds of synchronous store work
     /// (seeding a 20 MB document, a crash test's 10,000) must not queue every other server's
     /// requests behind it.
-    static let shared = ServerExecutor(threads: 16)
+    static let shared = ServerExecutor(threads: 16, name: "fixture-server")
+
+    /// The executor of ``onDedicatedThreads(_:)``: the clients of those servers.
+    static let clients = ServerExecutor(threads: 8, name: "test-client")
 
     private let condition = NSCondition()
     private var jobs: [UnownedJob] = []  // guarded by `condition`
     private var head = 0  // guarded by `condition`
 
-    private init(threads: Int) {
+    private init(threads: Int, name: String) {
         for index in 0..<threads {
             let thread = Thread { [unowned self] in self.work() }
-            thread.name = "bgsync.fixture-server.\(index)"
+            thread.name = "bgsync.\(name).\(index)"
             thread.start()
         }
     }
@@ -50,4 +53,14 @@ final class ServerExecutor: TaskExecutor, @unchecked Sendable {
             job.runSynchronously(on: asUnownedTaskExecutor())
         }
     }
+}
+
+/// Runs `body` (and the tasks it starts) on threads of its own instead of the concurrency pool.
+///
+/// A replication in a test measures time against deadlines (a request's timeout, the whole
+/// response's). On the pool, a resumed request waits behind every test of a parallel run that
+/// has not started yet — minutes on a 2-core machine — and then counts as a slow server. The
+/// bgsync binary has its process to itself; this gives a test's client the same.
+public func onDedicatedThreads<T>(_ body: () async throws -> T) async throws -> T {
+    try await withTaskExecutorPreference(ServerExecutor.clients, operation: body)
 }

@@ -13,7 +13,7 @@ func sync(_ database: String, _ remote: String, resolver: (any ConflictResolver)
     configuration.maxDelete = nil
     configuration.createTarget = true  // a file remote made on first use
     let replicator = Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() }))
-    return try await replicator.run()
+    return try await replicator.runOnDedicatedThreads()
 }
 
 /// A leaf for resolver unit tests: `history` newest first.

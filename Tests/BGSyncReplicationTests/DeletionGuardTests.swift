@@ -14,7 +14,7 @@ private func guardedSync(_ database: String, _ remote: String, maxDelete: Deleti
     configuration.http.requestTimeout = 30
     configuration.maxDelete = maxDelete
     configuration.pushFilter = pushFilter
-    return try await Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })).run()
+    return try await Replicator(configuration: configuration, logger: Logger(label: "test", factory: { _ in SwiftLogNoOpLogHandler() })).runOnDedicatedThreads()
 }
 
 /// Live documents of a store, sorted.

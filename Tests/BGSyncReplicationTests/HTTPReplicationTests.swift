@@ -247,7 +247,7 @@ struct HTTPReplicationTests {
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
             configuration.http.requestTimeout = 4
             configuration.http.initialRetryDelay = 0.01
-            let result = try await Replicator(configuration: configuration).run()
+            let result = try await Replicator(configuration: configuration).runOnDedicatedThreads()
             #expect(result.pull?.docsWritten == 3)
             let local = try DocumentStore.open(at: dir + "/l.sqlite")
             #expect(try snapshot(local) == snapshot(remote))

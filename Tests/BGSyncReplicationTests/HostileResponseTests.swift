@@ -187,7 +187,7 @@ struct HostileResponseTests {
             configuration.http.maxRetries = 0
             configuration.http.maxMetadataResponseBytes = 1 << 20
             await #expect {
-                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
+                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).runOnDedicatedThreads()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
                 return error.kind == .malformedResponse && error.message.contains("/_changes") && error.message.contains("larger than 1 MiB")
@@ -203,14 +203,14 @@ struct HostileResponseTests {
             try remote.put("big", "{\"s\":\"" + String(repeating: "x", count: 2 << 20) + "\"}")
             var configuration = ReplicatorConfiguration(database: dir + "/l.sqlite", remote: try Endpoint(parsing: server.url("db")), direction: .pull)
             configuration.http.maxMetadataResponseBytes = 1 << 20
-            let result = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
+            let result = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).runOnDedicatedThreads()
             #expect(result.pull?.docsWritten == 1)
             // …and is refused above maxResponseBytes, by its Content-Length, before it is read.
             try remote.put("big2", "{\"s\":\"" + String(repeating: "y", count: 2 << 20) + "\"}")
             configuration.http.maxResponseBytes = 1 << 20
             configuration.http.maxRetries = 0
             await #expect {
-                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
+                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).runOnDedicatedThreads()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
                 return error.kind == .malformedResponse && error.message.contains("_bulk_get") && error.message.contains("larger than 1 MiB")
@@ -230,7 +230,7 @@ struct HostileResponseTests {
             configuration.http.initialRetryDelay = 0.01
             configuration.http.requestTimeout = 8
             await #expect {
-                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).run()
+                _ = try await Replicator(configuration: configuration, logger: Logger(label: "t", factory: { _ in SwiftLogNoOpLogHandler() })).runOnDedicatedThreads()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
                 return error.kind == .unreachable && error.message.contains("/_changes") && error.message.contains("did not send the whole response in time")
@@ -252,7 +252,7 @@ struct HostileResponseTests {
             let batches = Counter()
             replicator.shouldStop = { batches.next() > 50 }
             await #expect {
-                _ = try await replicator.run()
+                _ = try await replicator.runOnDedicatedThreads()
             } throws: { error in
                 guard let error = error as? ReplicationError else { return false }
                 return error.kind == .malformedResponse && error.message.contains("does not advance")

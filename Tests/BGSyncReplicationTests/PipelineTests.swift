@@ -34,13 +34,13 @@ struct PipelineTests {
             // Early answers come late, so later batches are answered first.
             server.inject(.delay(seconds: 0.4, path: .suffix("/_bulk_get"), times: 2))
             server.inject(.delay(seconds: 0.4, path: .suffix("/_bulk_docs"), times: 2))
-            let result = try await replicator(configuration(dir + "/l.sqlite", server.url("db"), .pullAndPush)).run()
+            let result = try await replicator(configuration(dir + "/l.sqlite", server.url("db"), .pullAndPush)).runOnDedicatedThreads()
             #expect(result.pull?.docsWritten == 120)
             #expect(result.pull?.missingFound == 120)
             #expect(result.push?.docsWritten == 150)
             #expect(result.push?.missingFound == 150)
             #expect(try snapshot(local) == snapshot(remote))
-            let again = try await replicator(configuration(dir + "/l.sqlite", server.url("db"), .pullAndPush)).run()
+            let again = try await replicator(configuration(dir + "/l.sqlite", server.url("db"), .pullAndPush)).runOnDedicatedThreads()
             #expect(again.pull?.missingFound == 0)
             #expect(again.push?.missingFound == 0)
         }
@@ -60,7 +60,7 @@ struct PipelineTests {
             })
             var replicator = replicator(try configuration(dir + "/l.sqlite", server.url("db"), .push))
             replicator.checkpointInterval = .seconds(3600)  // a checkpoint due waits for every write
-            let result = try await replicator.run()
+            let result = try await replicator.runOnDedicatedThreads()
             #expect(result.push?.docsWritten == 30)
             #expect(firstWriteOpen.withLock { $0 } == true)
             #expect(try snapshot(local) == snapshot(remote))
@@ -79,9 +79,9 @@ struct PipelineTests {
             first.http.maxRetries = 0
             var replicator = replicator(first)
             replicator.checkpointInterval = .milliseconds(100)  // due while writes are in flight
-            await #expect(throws: ReplicationError.self) { _ = try await replicator.run() }
+            await #expect(throws: ReplicationError.self) { _ = try await replicator.runOnDedicatedThreads() }
             server.clearFaults()
-            let second = try await self.replicator(configuration(dir + "/l.sqlite", server.url("db"), .push)).run()
+            let second = try await self.replicator(configuration(dir + "/l.sqlite", server.url("db"), .push)).runOnDedicatedThreads()
             // Whatever the first run's checkpoint covered was stored; the rest is sent again.
             #expect(second.push?.missingFound ?? 0 >= 7)
             #expect(try snapshot(local) == snapshot(remote))

@@ -1,5 +1,6 @@
 import BGSyncReplication
 import BGSyncStore
+import BGSyncTestSupport
 import Foundation
 import Logging
 
@@ -20,7 +21,16 @@ func sync(_ database: String, _ remote: String, direction: ReplicatorConfigurati
     if let shouldStop { replicator.shouldStop = shouldStop }
     // Checkpoints at the end and at a stop only, however slow a loaded machine makes the run.
     replicator.checkpointInterval = .seconds(3600)
-    return try await replicator.run()
+    return try await replicator.runOnDedicatedThreads()
+}
+
+extension Replicator {
+    /// ``run()`` away from the concurrency pool (``onDedicatedThreads(_:)``), as the bgsync
+    /// process runs it: a parallel test run's queue does not count against its deadlines.
+    func runOnDedicatedThreads() async throws -> SyncResult {
+        let replicator = self
+        return try await onDedicatedThreads { try await replicator.run() }
+    }
 }
 
 /// Every document's full state: winner JSON with revisions and conflicts, for comparing stores.

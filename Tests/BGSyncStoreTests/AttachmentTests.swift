@@ -6,7 +6,7 @@ import Testing
 @Suite("Attachments")
 struct AttachmentTests {
     static func blobCount(_ store: DocumentStore) throws -> Int {
-        Int(try Subprocess.query(store.path, "SELECT count(*) FROM attachment_blobs;")) ?? -1
+        Int(try Subprocess.query(store.path, "SELECT count(DISTINCT digest) FROM attachment_chunks;")) ?? -1
     }
 
     static func attachment(_ name: String, _ base64: String, type: String = "text/plain") -> String {

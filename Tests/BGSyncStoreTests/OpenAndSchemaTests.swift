@@ -31,12 +31,12 @@ struct OpenAndSchemaTests {
         }
     }
 
-    @Test("a new store is stamped with bgsync's application_id and schema version 2")
+    @Test("a new store is stamped with bgsync's application_id and schema version 3")
     func newStore() throws {
         try withTemporaryDirectory { dir in
             let store = try dir.openStore()
             #expect(try Subprocess.query(store.path, "PRAGMA application_id; PRAGMA user_version; PRAGMA journal_mode;")
-                == "\(0x4247_5359)\n2\nwal")
+                == "\(0x4247_5359)\n3\nwal")
             let info = try store.info()
             #expect(info.updateSeq == 0)
             #expect(info.documentCount == 0)

@@ -174,7 +174,7 @@ struct SQLContractTests {
             #expect(try store.read { try $0.attachmentData(digest: "md5-XrY7u+Ae7tCTyyK7j1rNww==") } == Array("hello world".utf8))
             #expect(try store.document("att", DocumentOptions(attachments: .data)).contains(#""data":"aGVsbG8gd29ybGQ=""#))
             try client.mustRun(store.path, "DELETE FROM documents WHERE id = 'att';")
-            #expect(try Subprocess.query(store.path, "SELECT count(*) FROM attachment_blobs; SELECT count(*) FROM rev_attachments;") == "0\n0")
+            #expect(try Subprocess.query(store.path, "SELECT count(DISTINCT digest) FROM attachment_chunks; SELECT count(*) FROM rev_attachments;") == "0\n0")
         }
     }
 

@@ -13,6 +13,8 @@ struct CouchResponse: Sendable {
     var status: Int
     var headers: HTTPHeaders
     var body: [UInt8]
+    /// A successful body written to a file instead of ``body`` (``CouchClient/download(_:query:into:expectedLength:)``).
+    var spooled: SpoolFile?
 
     /// The body parsed as JSON.
     func json(_ context: String) throws -> JSONValue {
@@ -144,9 +146,45 @@ final class CouchClient: Sendable {
     /// with an endless or dripping body.
     func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
               root: Bool = false, documents: Bool = false) async throws -> CouchResponse {
+        try await perform(method, path, query: query, body: body.map { .json($0) }, root: root, documents: documents, spoolTo: nil)
+    }
+
+    /// `GET` whose successful body (an attachment's data) goes to a new file in `directory`,
+    /// one piece in memory at a time; other responses are collected as by ``send``. The body
+    /// must be `expectedLength` bytes long, and has ``HTTPOptions/requestTimeout`` plus one
+    /// second per megabyte to arrive.
+    func download(_ path: String, query: [(String, String)], into directory: String, expectedLength: Int) async throws -> CouchResponse {
+        try await perform(.GET, path, query: query, body: nil, root: false, documents: false,
+                          spoolTo: (directory, expectedLength))
+    }
+
+    /// Sends `body` (for example a ``MultipartRelated`` document), read anew for each attempt;
+    /// it has ``HTTPOptions/requestTimeout`` plus one second per megabyte to go.
+    func upload(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: MultipartRelated) async throws -> CouchResponse {
+        try await perform(method, path, query: query, body: .multipart(body), root: false, documents: false, spoolTo: nil)
+    }
+
+    /// What a request sends.
+    enum RequestBody {
+        case json([UInt8])
+        case multipart(MultipartRelated)
+
+        var count: Int {
+            switch self {
+            case .json(let bytes): bytes.count
+            case .multipart(let body): body.length
+            }
+        }
+    }
+
+    private func perform(_ method: HTTPMethod, _ path: String, query: [(String, String)], body: RequestBody?,
+                         root: Bool, documents: Bool, spoolTo spool: (directory: String, length: Int)?) async throws -> CouchResponse {
         let target = root ? url.origin + path : address(path, query: query)
         let limit = documents ? options.maxResponseBytes : min(options.maxMetadataResponseBytes, options.maxResponseBytes)
         let description = "\(method.rawValue) \(url.origin)\(root ? path : url.path + path)"
+        // Large transfers get time for their size on top: at least 1 MB/s.
+        let streamed = max(body.map { if case .multipart = $0 { $0.count } else { 0 } } ?? 0, spool?.length ?? 0)
+        let timeout = Self.timeAmount(options.requestTimeout + Double(streamed) / 1_000_000)
         let firstAttempt = ContinuousClock.now
         var attempt = 0
         var renewedAuth = false
@@ -157,27 +195,40 @@ final class CouchClient: Sendable {
             request.headers.add(name: "User-Agent", value: "bgsync")
             for header in options.headers { request.headers.add(name: header.name, value: header.value) }
             try await authorize(&request)
-            if let body {
+            switch body {
+            case .json(let bytes)?:
                 request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: body))
+                request.body = .bytes(ByteBuffer(bytes: bytes))
+            case .multipart(let multipart)?:
+                request.headers.add(name: "Content-Type", value: multipart.contentType)
+                request.body = .stream(multipart, length: .known(Int64(multipart.length)))
+            case nil:
+                break
             }
             let outcome: Result<CouchResponse, any Error>
             do {
-                let timeout = Self.timeAmount(options.requestTimeout)
                 let deadline = NIODeadline.now() + timeout
                 let response = try await client.execute(request, timeout: timeout, logger: logger)
-                let collected = try await Self.collect(response.body, declaredLength: response.headers.first(name: "Content-Length").flatMap { Int($0) },
-                                                       limit: limit, deadline: deadline)
-                outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: collected))
+                let declaredLength = response.headers.first(name: "Content-Length").flatMap { Int($0) }
+                if let spool, (200...299).contains(response.status.code) {
+                    let file = try await Self.spool(response.body, declaredLength: declaredLength, expected: spool.length,
+                                                    directory: spool.directory, deadline: deadline)
+                    outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: [], spooled: file))
+                } else {
+                    let collected = try await Self.collect(response.body, declaredLength: declaredLength, limit: limit, deadline: deadline)
+                    outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: collected))
+                }
             } catch is ResponseTooLarge {
                 throw ReplicationError(.malformedResponse, "\(description): the response is larger than \(ByteSize.format(limit)); bgsync refuses it\(documents ? "" : " (a smaller batch_size gives smaller responses)")")
+            } catch let error as StoreError {
+                throw ReplicationError(.localStore, "\(description): \(error.message)")
             } catch {
                 outcome = .failure(error)
             }
             state.withLock {
                 $0.requests += 1
                 $0.bytesSent += body?.count ?? 0
-                if case .success(let response) = outcome { $0.bytesReceived += response.body.count }
+                if case .success(let response) = outcome { $0.bytesReceived += response.spooled?.length ?? response.body.count }
             }
             // A stopped run (signal, deadline, `bgsync cancel`) does not retry: whatever the
             // request ended with, it ends here.
@@ -255,6 +306,29 @@ final class CouchClient: Sendable {
     }
 
 
+    /// The body did not have the length the caller expected (the data changed underneath).
+    struct UnexpectedLength: Error {
+        let received: Int
+        let expected: Int
+    }
+
+    /// Writes a body to a new file in `directory`, one piece in memory at a time; it must be
+    /// `expected` bytes long and arrive by `deadline`.
+    static func spool(_ body: HTTPClientResponse.Body, declaredLength: Int?, expected: Int, directory: String,
+                      deadline: NIODeadline) async throws -> SpoolFile {
+        if let declaredLength, declaredLength != expected { throw UnexpectedLength(received: declaredLength, expected: expected) }
+        let writer = try SpoolFile.Writer(in: directory)
+        var received = 0
+        for try await buffer in body {
+            received += buffer.readableBytes
+            guard received <= expected else { throw UnexpectedLength(received: received, expected: expected) }
+            try buffer.withUnsafeReadableBytes { try writer.append($0) }
+            if NIODeadline.now() > deadline { throw BodyTimedOut() }
+        }
+        guard received == expected else { throw UnexpectedLength(received: received, expected: expected) }
+        return try writer.finish()
+    }
+
     /// Exponential backoff with full jitter, or the server's `Retry-After` (seconds, capped).
     func retryDelay(attempt: Int, retryAfter: String?) -> Double {
         if let retryAfter, let seconds = Double(retryAfter.trimmingCharacters(in: .whitespaces)), seconds >= 0 {
@@ -310,6 +384,8 @@ final class CouchClient: Sendable {
         switch error {
         case is BodyTimedOut:
             return "the server did not send the whole response in time"
+        case let error as UnexpectedLength:
+            return "the server sent \(error.received) bytes of attachment data where the document says \(error.expected)"
         case let error as HTTPClientError:
             switch error {
             case .connectTimeout: return "connection timed out"

@@ -17,9 +17,15 @@ public final class HTTPPeer: ReplicationPeer {
         var documentCount: Int?
     }
 
+    /// Where attachment data too big to hold in memory is written on its way to the target.
+    let spoolDirectory: String
+
     /// Connects lazily to the database at `url`.
-    public init(url: URLComponentsLite, options: HTTPOptions, logger: Logger) throws {
+    /// - Parameter spoolDirectory: where attachment data larger than
+    ///   ``FetchedRevision/inlineAttachmentLimit`` waits on its way (best beside the local store).
+    public init(url: URLComponentsLite, options: HTTPOptions, logger: Logger, spoolDirectory: String = NSTemporaryDirectory()) throws {
         client = try CouchClient(url: url, options: options, logger: logger)
+        self.spoolDirectory = spoolDirectory
     }
 
     /// Closes connections; call once done.
@@ -216,21 +222,31 @@ public final class HTTPPeer: ReplicationPeer {
         }
     }
 
+    /// Fetches the revisions with attachment stubs, then the attachment data the target lacks
+    /// (``AttachmentFetch``): small data inline with a second fetch of those documents, larger
+    /// data to files, one request per attachment.
     public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
+        let fetched = try await fetchRevisions(requests, attachmentData: false)
+        return try await AttachmentFetch(peer: self).complete(fetched, requests: requests)
+    }
+
+    /// `_bulk_get`, or `open_revs` document by document where the server lacks it; with
+    /// `attachmentData`, inline data for attachments changed since each request's `attsSince`.
+    func fetchRevisions(_ requests: [RevisionRequest], attachmentData: Bool) async throws -> [FetchedRevision] {
         guard !requests.isEmpty else { return [] }
         if state.withLock({ $0.bulkGet }) {
-            if let fetched = try await bulkGet(requests) { return fetched }
+            if let fetched = try await bulkGet(requests, attachmentData: attachmentData) { return fetched }
             state.withLock { $0.bulkGet = false }
             client.logger.info("the server has no JSON _bulk_get; fetching documents one by one", metadata: ["remote": "\(displayName)"])
         }
         var fetched: [FetchedRevision] = []
-        for request in requests { fetched += try await openRevs(request) }
+        for request in requests { fetched += try await openRevs(request, attachmentData: attachmentData) }
         return fetched
     }
 
     /// `POST _bulk_get`; nil when the server does not offer it (CouchDB 1.x, Sync Gateway's
     /// multipart-only endpoint).
-    private func bulkGet(_ requests: [RevisionRequest]) async throws -> [FetchedRevision]? {
+    private func bulkGet(_ requests: [RevisionRequest], attachmentData: Bool) async throws -> [FetchedRevision]? {
         var body = "{\"docs\":["
         var first = true
         for request in requests {
@@ -248,8 +264,8 @@ public final class HTTPPeer: ReplicationPeer {
         }
         body += "]}"
         let context = "POST \(displayName)/_bulk_get"
-        let response = try await client.send(.POST, "/_bulk_get", query: [("revs", "true"), ("latest", "true"), ("attachments", "true")],
-                                             body: Array(body.utf8), documents: true)
+        let query = [("revs", "true"), ("latest", "true")] + (attachmentData ? [("attachments", "true")] : [])
+        let response = try await client.send(.POST, "/_bulk_get", query: query, body: Array(body.utf8), documents: true)
         if [400, 404, 405, 406, 415, 501].contains(response.status), response.couchError?.reason != "Database does not exist." {
             return nil
         }
@@ -319,15 +335,16 @@ public final class HTTPPeer: ReplicationPeer {
     }
 
     /// `GET /db/id?open_revs=[…]&revs=true&latest=true`, in chunks that keep URLs short.
-    private func openRevs(_ request: RevisionRequest) async throws -> [FetchedRevision] {
+    private func openRevs(_ request: RevisionRequest, attachmentData: Bool) async throws -> [FetchedRevision] {
         var fetched: [FetchedRevision] = []
         var chunk: [RevisionID] = []
         var length = 0
         func flush() async throws {
             guard !chunk.isEmpty else { return }
             var query = [("open_revs", "[" + chunk.map { "\"\($0)\"" }.joined(separator: ",") + "]"),
-                         ("revs", "true"), ("latest", "true"), ("attachments", "true")]
-            if !request.attsSince.isEmpty {
+                         ("revs", "true"), ("latest", "true")]
+            if attachmentData { query.append(("attachments", "true")) }
+            if attachmentData, !request.attsSince.isEmpty {
                 query.append(("atts_since", "[" + request.attsSince.map { "\"\($0)\"" }.joined(separator: ",") + "]"))
             }
             let path = CouchClient.documentPath(request.id)
@@ -374,9 +391,74 @@ public final class HTTPPeer: ReplicationPeer {
 
     public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         var result = WriteResult(written: 0, failures: [])
-        if !revisions.isEmpty { try await bulkDocs(revisions[...], into: &result) }
+        let withFiles = revisions.filter { !$0.spooled.isEmpty }
+        let inline = withFiles.isEmpty ? revisions : revisions.filter { $0.spooled.isEmpty }
+        if !inline.isEmpty { try await bulkDocs(inline[...], into: &result) }
+        for revision in withFiles { try await putMultipart(revision, into: &result) }
         if let checkpoint { try await writeCheckpoint(id: checkpoint.id, body: checkpoint.body) }
         return result
+    }
+
+    /// `PUT /db/id?new_edits=false` as `multipart/related`, the attachment data streamed from
+    /// its files (as CouchDB's replicator sends documents with attachments). A refusal of the
+    /// document is counted as `_bulk_docs` would list it.
+    private func putMultipart(_ revision: FetchedRevision, into result: inout WriteResult) async throws {
+        let body: MultipartRelated
+        do {
+            body = MultipartRelated(json: try Self.announcingFollows(revision.json, names: Set(revision.spooled.keys)),
+                                    attachments: try Self.followOrder(revision))
+        } catch {
+            result.failures.append(WriteFailure(id: revision.id, rev: nil, error: "bad_request", reason: "\(error)"))
+            return
+        }
+        let path = CouchClient.documentPath(revision.id)
+        let response = try await client.upload(.PUT, path, query: [("new_edits", "false")], body: body)
+        switch response.status {
+        case 200...299:
+            result.written += 1
+        case 412 where response.couchError?.error == "missing_stub":
+            throw MissingStubs(ids: [revision.id])
+        case 400, 403, 413, 415:
+            let error = response.couchError ?? (response.status == 413 ? ("too_large", "the document is larger than the server accepts") : ("HTTP \(response.status)", ""))
+            result.failures.append(WriteFailure(id: revision.id, rev: nil, error: client.scrub(error.error), reason: client.scrub(error.reason)))
+        default:
+            try check(response, "PUT \(displayName)\(path)?new_edits=false")
+        }
+    }
+
+    /// The document's JSON with the `_attachments` entries named in `names` saying
+    /// `"follows": true` (a stub fetched apart says `"stub": true`); the rest of the document
+    /// stays byte for byte as it was.
+    static func announcingFollows(_ json: [UInt8], names: Set<String>) throws -> [UInt8] {
+        let members = try RawJSONObject.members(ofObject: json)
+        guard let member = members.first(where: { $0.key == "_attachments" }),
+              var attachments = try JSONValue.parse(Array(json[member.valueRange])).objectValue
+        else { throw ReplicationError(.malformedResponse, "the document has no _attachments for its attachment data") }
+        for name in names {
+            guard var entry = attachments[name]?.objectValue else {
+                throw ReplicationError(.malformedResponse, "_attachments has no entry \(name) for its data")
+            }
+            _ = entry.removeValue(forKey: "stub")
+            _ = entry.removeValue(forKey: "data")
+            entry.set("follows", .bool(true))
+            attachments.set(name, .object(entry))
+        }
+        return Array(json[..<member.valueRange.lowerBound]) + Array(JSONValue.object(attachments).serialized.utf8)
+            + Array(json[member.valueRange.upperBound...])
+    }
+
+    /// The spooled attachments in the order of their entries in `_attachments`, the order in
+    /// which CouchDB takes the parts that follow.
+    static func followOrder(_ revision: FetchedRevision) throws -> [MultipartRelated.Attachment] {
+        let members = try RawJSONObject.members(ofObject: revision.json)
+        guard let member = members.first(where: { $0.key == "_attachments" }),
+              let attachments = try JSONValue.parse(Array(revision.json[member.valueRange])).objectValue
+        else { return [] }
+        return attachments.members.compactMap { name, entry in
+            revision.spooled[name].map {
+                MultipartRelated.Attachment(name: name, contentType: entry["content_type"]?.stringValue ?? "application/octet-stream", file: $0)
+            }
+        }
     }
 
     /// `POST _bulk_docs` with `new_edits: false`; splits the batch on 413.

@@ -35,6 +35,13 @@ public struct LocalPeer: ReplicationPeer {
 
     public var displayName: String { "file:" + store.path }
 
+    /// Where attachment data too big to hold in memory waits on its way in or out: beside the
+    /// store (the same file system, and not a `tmpfs` that would hold it in memory).
+    public var spoolDirectory: String {
+        let directory = (store.path as NSString).deletingLastPathComponent
+        return directory.isEmpty ? "." : directory
+    }
+
     /// A batch and its checkpoint are one transaction.
     public var checkpointsWithWrites: Bool { true }
 
@@ -100,10 +107,20 @@ public struct LocalPeer: ReplicationPeer {
                 var fetched: [FetchedRevision] = []
                 for request in requests {
                     let mode: AttachmentMode = .since(request.attsSince)
-                    for result in try tx.openRevisions(request.id, revs: request.revs, latest: true, attachments: mode) {
+                    for result in try tx.openRevisions(request.id, revs: request.revs, latest: true, attachments: mode,
+                                                       inlineLimit: FetchedRevision.inlineAttachmentLimit) {
                         switch result {
                         case .ok(let json):
                             fetched.append(FetchedRevision(id: request.id, json: Array(json.utf8)))
+                        case .okFollowing(let json, let following):
+                            var revision = FetchedRevision(id: request.id, json: Array(json.utf8))
+                            for attachment in following {
+                                guard let file = try tx.spoolAttachment(digest: attachment.digest, in: spoolDirectory) else {
+                                    throw StoreError(.io, "\(store.path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(request.id) is missing")
+                                }
+                                revision.spooled[attachment.name] = file
+                            }
+                            fetched.append(revision)
                         case .invalid(let rev, let reason):
                             fetched.append(.refused(id: request.id, rev: rev.description, reason: "the source's stored revision is not a valid document: \(reason)"))
                         case .missing:
@@ -129,7 +146,9 @@ public struct LocalPeer: ReplicationPeer {
                 continue
             }
             do {
-                parsed.append((revision.id, try IncomingDocument(json: revision.json)))
+                var document = try IncomingDocument(json: revision.json)
+                if !revision.spooled.isEmpty { document.attachSpooledData(revision.spooled) }
+                parsed.append((revision.id, document))
             } catch let error as StoreError {
                 failures.append(Self.refusal(revision.id, rev: nil, error))
             }

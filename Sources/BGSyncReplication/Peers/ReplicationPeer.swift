@@ -168,6 +168,15 @@ public struct FetchedRevision: Sendable {
     /// counts it in `doc_write_failures` with this id and reason, as CouchDB's replicator
     /// counts a document the target refuses, and replicates the rest.
     public var refusal: WriteFailure?
+    /// Attachments whose data is in a file rather than in ``json`` (data larger than
+    /// ``inlineAttachmentLimit``), by name; their entries in `_attachments` are stubs or say
+    /// `"follows": true`.
+    public var spooled: [String: SpoolFile] = [:]
+
+    /// Attachment data up to this many bytes (1 MiB) travels inline, base64 in the document's
+    /// JSON; longer data goes through a file (``spooled``) and a request of its own, so that
+    /// memory does not grow with an attachment's size.
+    public static let inlineAttachmentLimit = 1 << 20
 
     /// Creates a fetched revision.
     public init(id: String, json: [UInt8]) {

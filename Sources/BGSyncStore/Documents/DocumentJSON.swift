@@ -10,8 +10,19 @@ enum DocumentJSON {
         var deletedConflicts: [RevisionID]?
     }
 
+    /// - Parameters:
+    ///   - inlineLimit: data longer than this is announced with `"follows": true` and listed in
+    ///     `following` instead of being inlined.
     static func render(id: String, rev: RevisionID, revision: StoreReader.StoredRevision, metadata: Metadata,
                        attachments mode: AttachmentMode, ancestry: [RevisionID], reader: StoreReader) throws -> String {
+        var following: [StoredAttachment] = []
+        return try render(id: id, rev: rev, revision: revision, metadata: metadata, attachments: mode, ancestry: ancestry,
+                          reader: reader, inlineLimit: .max, following: &following)
+    }
+
+    static func render(id: String, rev: RevisionID, revision: StoreReader.StoredRevision, metadata: Metadata,
+                       attachments mode: AttachmentMode, ancestry: [RevisionID], reader: StoreReader,
+                       inlineLimit: Int, following: inout [StoredAttachment]) throws -> String {
         var out = "{\"_id\":"
         JSONString.append(id, to: &out)
         out += ",\"_rev\":"
@@ -43,7 +54,10 @@ enum DocumentJSON {
             for (index, attachment) in revision.attachments.enumerated() {
                 if index > 0 { out += "," }
                 attachment.appendEntryStart(to: &out)
-                if let since = sincePosition, attachment.revpos > since {
+                if let since = sincePosition, attachment.revpos > since, attachment.length > inlineLimit {
+                    out += ",\"length\":\(attachment.length),\"follows\":true"
+                    following.append(attachment)
+                } else if let since = sincePosition, attachment.revpos > since {
                     guard let data = try reader.attachmentData(digest: attachment.digest) else {
                         throw StoreError(.io, "\(reader.path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(id) is missing")
                     }

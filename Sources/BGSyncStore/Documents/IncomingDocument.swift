@@ -172,6 +172,19 @@ public struct IncomingDocument: Sendable {
     public init(json text: String) throws {
         try self.init(json: Array(text.utf8))
     }
+
+    /// Gives the attachments named in `files` their data from those files: entries that say
+    /// `"follows": true`, and stubs (a source that fetched the data apart leaves them as
+    /// stubs).
+    public mutating func attachSpooledData(_ files: [String: SpoolFile]) {
+        guard var attachments else { return }
+        for index in attachments.indices {
+            guard let file = files[attachments[index].name] else { continue }
+            attachments[index].follows = true
+            attachments[index].spooled = file
+        }
+        self.attachments = attachments
+    }
 }
 
 /// One entry of `_attachments` in an incoming document.
@@ -186,8 +199,13 @@ public struct IncomingAttachment: Sendable, Equatable {
     public var digest: String?
     /// `length`, when given.
     public var length: Int?
-    /// The data, decoded from base64; nil for a stub.
+    /// The data, decoded from base64; nil for a stub or data that follows.
     public var data: [UInt8]?
+    /// `"follows": true`: the data travels apart from the JSON (a `multipart/related` part,
+    /// or a file): see ``spooled``.
+    public var follows = false
+    /// The data of an attachment that ``follows``, once it has arrived.
+    public var spooled: SpoolFile?
 
     /// Creates an attachment from parts.
     public init(name: String, contentType: String, revpos: Int? = nil, digest: String? = nil, length: Int? = nil, data: [UInt8]?) {
@@ -209,9 +227,9 @@ public struct IncomingAttachment: Sendable, Equatable {
         digest = object["digest"]?.stringValue
         length = object["length"]?.intValue
         if object["follows"]?.boolValue == true {
-            throw StoreError.invalidDocument(documentID, "_attachments.\(name): \"follows\" (multipart) is not supported here; send the data inline as base64")
-        }
-        if let encoded = object["data"] {
+            data = nil
+            follows = true
+        } else if let encoded = object["data"] {
             guard let text = encoded.stringValue, let decoded = Data(base64Encoded: text) else {
                 throw StoreError.invalidDocument(documentID, "_attachments.\(name).data must be base64 text")
             }
@@ -219,7 +237,7 @@ public struct IncomingAttachment: Sendable, Equatable {
         } else if object["stub"]?.boolValue == true {
             data = nil
         } else {
-            throw StoreError.invalidDocument(documentID, "_attachments.\(name) needs \"data\" (base64) or \"stub\": true")
+            throw StoreError.invalidDocument(documentID, "_attachments.\(name) needs \"data\" (base64), \"stub\": true or \"follows\": true")
         }
     }
 }

@@ -17,11 +17,14 @@ enum Schema {
     static let migrations: [(name: String, sql: String)] = [
         ("v1: documents, revisions, attachments, changes, local documents", version1),
         ("v2: the documents view's triggers enforce every document rule (UTF-8, depth, size, NULL, rev)", DocumentTriggers.version2),
+        ("v3: attachment data in chunks (no size limit, streamed in and out)", AttachmentChunks.version3),
     ]
 
     /// The oldest version a read-only open accepts: the tables and the view that readers use are
-    /// the same from it to ``currentVersion`` (version 2 changed only the triggers), so a file on
-    /// read-only media written by an older bgsync can still be inspected.
+    /// the same from it to ``currentVersion`` (version 2 changed only the triggers; version 3's
+    /// `attachment_chunks` is given to older files as a temporary view,
+    /// ``AttachmentChunks/legacyView``), so a file on read-only media written by an older bgsync
+    /// can still be inspected.
     static let oldestReadableVersion = 1
 
     static let version1 = #"""

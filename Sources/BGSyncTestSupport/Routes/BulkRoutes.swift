@@ -135,7 +135,7 @@ extension Routes {
                         if let rev = try? RevisionID(parsing: revText) {
                             for result in try reader.openRevisions(id, revs: [rev], latest: latest, attachments: mode) {
                                 switch result {
-                                case .ok(let json):
+                                case .ok(let json), .okFollowing(let json, _):
                                     docs.append("{\"ok\":" + (revs ? json : JSONText.removing(["_revisions"], from: json)) + "}")
                                 case .missing(let missing):
                                     docs.append(Self.bulkGetError(id: id, rev: missing.description, error: "not_found", reason: "missing"))

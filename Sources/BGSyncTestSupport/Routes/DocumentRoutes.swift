@@ -49,7 +49,7 @@ extension Routes {
             let keepRevisions = request.flag("revs")
             let items = results.map { result -> String in
                 switch result {
-                case .ok(let json): "{\"ok\":" + (keepRevisions ? json : JSONText.removing(["_revisions"], from: json)) + "}"
+                case .ok(let json), .okFollowing(let json, _): "{\"ok\":" + (keepRevisions ? json : JSONText.removing(["_revisions"], from: json)) + "}"
                 case .missing(let rev), .invalid(let rev, _): "{\"missing\":" + JSONText.quoted(rev.description) + "}"
                 }
             }

@@ -50,7 +50,7 @@ struct StoreContents {
                 var leafJSON: [String] = []
                 for result in try tx.openRevisions(change.id, revs: nil) {
                     switch result {
-                    case .ok(let json):
+                    case .ok(let json), .okFollowing(let json, _):
                         // Bodies are kept as received and rendered in one order: compared as text.
                         leafJSON.append(json)
                         if json.contains("\"_attachments\"") {

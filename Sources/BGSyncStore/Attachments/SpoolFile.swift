@@ -1,0 +1,138 @@
+import Foundation
+
+/// Attachment data too big to hold in memory, kept in a temporary file on its way between a
+/// server and a store. The file is removed when the last reference to it goes.
+public final class SpoolFile: Sendable, Equatable {
+    /// The file's path.
+    public let path: String
+    /// Its length in bytes.
+    public let length: Int
+
+    private init(path: String, length: Int) {
+        self.path = path
+        self.length = length
+    }
+
+    deinit {
+        unlink(path)
+    }
+
+    public static func == (lhs: SpoolFile, rhs: SpoolFile) -> Bool { lhs === rhs }
+
+    /// Writes a new spool file: ``append(_:)`` the data, then ``finish()``. A writer dropped
+    /// before it finished removes its file.
+    public final class Writer {
+        private let path: String
+        private var descriptor: Int32
+        private var length = 0
+
+        /// Creates an empty file in `directory`.
+        /// - Throws: ``StoreError`` `io` when it cannot.
+        public init(in directory: String) throws {
+            path = (directory as NSString).appendingPathComponent(".bgsync-spool-\(UUID().uuidString)")
+            descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
+            guard descriptor >= 0 else { throw Self.failure("cannot create a file for attachment data in \(directory)", directory) }
+        }
+
+        deinit {
+            if descriptor >= 0 {
+                close(descriptor)
+                unlink(path)
+            }
+        }
+
+        /// Appends `bytes`.
+        public func append(_ bytes: UnsafeRawBufferPointer) throws {
+            guard let base = bytes.baseAddress, descriptor >= 0 else { return }
+            var offset = 0
+            while offset < bytes.count {
+                let written = write(descriptor, base + offset, bytes.count - offset)
+                if written < 0 {
+                    if errno == EINTR { continue }
+                    throw Self.failure("cannot write attachment data", path)
+                }
+                offset += written
+            }
+            length += bytes.count
+        }
+
+        /// Closes the file and hands it over.
+        public func finish() throws -> SpoolFile {
+            let closed = close(descriptor)
+            descriptor = -1
+            guard closed == 0 else {
+                unlink(path)
+                throw Self.failure("cannot write attachment data", path)
+            }
+            return SpoolFile(path: path, length: length)
+        }
+
+        private static func failure(_ what: String, _ path: String) -> StoreError {
+            StoreError(.io, "\(path): \(what) (\(String(cString: strerror(errno))))")
+        }
+    }
+
+    /// Calls `body` with the file's contents in pieces of at most `size` bytes, in order (once
+    /// with an empty piece for an empty file).
+    public func forEachChunk(of size: Int, _ body: (Data) throws -> Void) throws {
+        guard let handle = FileHandle(forReadingAtPath: path) else {
+            throw StoreError(.io, "\(path): cannot read attachment data")
+        }
+        defer { try? handle.close() }
+        var total = 0
+        repeat {
+            let chunk: Data
+            do {
+                chunk = try handle.read(upToCount: size) ?? Data()
+            } catch {
+                throw StoreError(.io, "\(path): cannot read attachment data (\(error.localizedDescription))")
+            }
+            if chunk.isEmpty && total > 0 { break }
+            try body(chunk)
+            total += chunk.count
+            if chunk.isEmpty { break }
+        } while true
+        guard total == length else {
+            throw StoreError(.io, "\(path): attachment data changed on disk (\(total) bytes, expected \(length))")
+        }
+    }
+}
+
+/// Attachment data: in memory, or spooled to a file.
+public enum AttachmentBytes: Sendable, Equatable {
+    /// Bytes held in memory.
+    case memory([UInt8])
+    /// Bytes in a temporary file.
+    case spooled(SpoolFile)
+
+    /// The length in bytes.
+    public var count: Int {
+        switch self {
+        case .memory(let bytes): return bytes.count
+        case .spooled(let file): return file.length
+        }
+    }
+
+    /// Calls `body` with the data in pieces of at most `size` bytes, in order (once with an
+    /// empty piece for empty data).
+    func forEachChunk(of size: Int, _ body: (Data) throws -> Void) throws {
+        switch self {
+        case .memory(let bytes):
+            var start = 0
+            repeat {
+                let end = min(start + size, bytes.count)
+                try body(Data(bytes[start..<end]))
+                start = end
+            } while start < bytes.count
+        case .spooled(let file):
+            try file.forEachChunk(of: size, body)
+        }
+    }
+
+    /// `md5-<base64>` of the data, as CouchDB writes digests of data it stores unencoded.
+    func digest() throws -> String {
+        var hasher = MD5Hasher()
+        try forEachChunk(of: AttachmentChunks.size) { chunk in chunk.withUnsafeBytes { hasher.update($0) } }
+        return "md5-" + Data(hasher.finalize()).base64EncodedString()
+    }
+}

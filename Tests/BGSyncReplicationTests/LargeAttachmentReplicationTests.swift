@@ -1,0 +1,142 @@
+import BGSyncReplication
+import BGSyncStore
+import BGSyncTestSupport
+import Foundation
+import Testing
+
+/// Attachments larger than ``FetchedRevision/inlineAttachmentLimit`` travel through files and
+/// requests of their own (a `GET` per attachment pulling, a `multipart/related` `PUT` pushing);
+/// small ones stay inline; the bytes arrive unchanged either way.
+@Suite("Large attachments in replication")
+struct LargeAttachmentReplicationTests {
+    static let limit = FetchedRevision.inlineAttachmentLimit
+
+    /// `count` bytes cycling through every byte value, shifted by `seed`.
+    static func data(_ count: Int, seed: UInt8 = 0) -> [UInt8] {
+        (0..<count).map { UInt8(truncatingIfNeeded: $0 &* 13) &+ seed }
+    }
+
+    static func body(_ attachments: [(name: String, bytes: [UInt8])], members: String = #""kind":"a""#) -> String {
+        let entries = attachments.map { #""\#($0.name)":{"content_type":"application/octet-stream","data":"\#(Data($0.bytes).base64EncodedString())"}"# }
+        return "{\(members),\"_attachments\":{\(entries.joined(separator: ","))}}"
+    }
+
+    /// The data of every attachment of every document's winner, by document and name.
+    static func attachmentData(_ store: DocumentStore) throws -> [String: [UInt8]] {
+        try store.read { tx in
+            var results: [String: [UInt8]] = [:]
+            for summary in try tx.allDocuments() {
+                for result in try tx.openRevisions(summary.id, revs: [summary.rev], attachments: .stubs) {
+                    guard case .ok(let json) = result, let attachments = try JSONValue.parse(json)["_attachments"]?.objectValue else { continue }
+                    for (name, entry) in attachments.members {
+                        guard let digest = entry["digest"]?.stringValue else { continue }
+                        results[summary.id + "/" + name] = try tx.attachmentData(digest: digest)
+                    }
+                }
+            }
+            return results
+        }
+    }
+
+    /// A mix: one big attachment, one document with a big and a small one, small ones only,
+    /// none.
+    static func seed(_ store: DocumentStore) throws -> [String: [UInt8]] {
+        let big = data(2 * limit + 17)
+        let big2 = data(limit + 1, seed: 5)
+        let small = data(1000, seed: 9)
+        try store.put("big", body([("b.bin", big)]))
+        try store.put("mixed", body([("large part.bin", big2), ("small.bin", small)]))
+        try store.put("small", body([("s.bin", small)]))
+        try store.put("plain", #"{"kind":"p"}"#)
+        return ["big/b.bin": big, "mixed/large part.bin": big2, "mixed/small.bin": small, "small/s.bin": small]
+    }
+
+    @Test("a pull fetches stubs, then big data by GET to files and small data inline; the bytes and CouchDB's digests arrive")
+    func pullFromServer() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            let expected = try Self.seed(remote)
+            try await withTemporaryDirectory { dir in
+                let local = dir.path("local.sqlite")
+                let result = try await sync(local, server.url("db"), direction: .pull)
+                #expect(result.pull?.docsWritten == 4)
+                let store = try DocumentStore.open(at: local)
+                #expect(try Self.attachmentData(store) == expected)
+                #expect(try snapshot(store) == snapshot(remote))
+                let requests = server.requests()
+                let gets = requests.filter { $0.method == "GET" && $0.path.hasPrefix("/db/") && !$0.path.contains("/_") }.map(\.path)
+                #expect(Set(gets) == ["/db/big/b.bin", "/db/mixed/large%20part.bin", "/db/mixed/small.bin"], "\(gets)")
+                let bulkGets = requests.filter { $0.path == "/db/_bulk_get" }.map { $0.query ?? "" }
+                #expect(bulkGets.count == 2 && bulkGets.filter { $0.contains("attachments=true") }.count == 1, "\(bulkGets)")
+                // Nothing is left behind beside the store.
+                #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+                // A second pull has nothing to fetch.
+                let again = try await sync(local, server.url("db"), direction: .pull)
+                #expect(again.pull?.docsWritten == 0)
+            }
+        }
+    }
+
+    @Test("an attachment updated on the server comes again only when it changed")
+    func onlyChangedData() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            let big = Self.data(Self.limit + 100)
+            let first = try remote.put("d", Self.body([("a.bin", big)]))
+            try await withTemporaryDirectory { dir in
+                let local = dir.path("local.sqlite")
+                _ = try await sync(local, server.url("db"), direction: .pull)
+                let before = server.requests().count
+                // A new revision that keeps the attachment as a stub: only JSON travels.
+                let digest = try JSONValue.parse(try remote.read { try $0.document("d", options: DocumentOptions()) })["_attachments"]?["a.bin"]?["digest"]?.stringValue ?? ""
+                try remote.put("d", #"{"_rev":"\#(first)","kind":"b","_attachments":{"a.bin":{"content_type":"application/octet-stream","digest":"\#(digest)","stub":true}}}"#)
+                let result = try await sync(local, server.url("db"), direction: .pull)
+                #expect(result.pull?.docsWritten == 1)
+                let later = server.requests().dropFirst(before)
+                #expect(!later.contains { $0.path.hasPrefix("/db/d/") }, "\(later.map(\.description))")
+                #expect(try Self.attachmentData(try DocumentStore.open(at: local)) == ["d/a.bin": big])
+            }
+        }
+    }
+
+    @Test("between two store files the big data goes through spool files and arrives whole")
+    func localToLocal() async throws {
+        try await withTemporaryDirectory { dir in
+            let remotePath = dir.path("remote.sqlite")
+            let remote = try DocumentStore.open(at: remotePath)
+            let expected = try Self.seed(remote)
+            let local = dir.path("local.sqlite")
+            let pulled = try await sync(local, "file:" + remotePath, direction: .pull)
+            #expect(pulled.pull?.docsWritten == 4)
+            let store = try DocumentStore.open(at: local)
+            #expect(try Self.attachmentData(store) == expected)
+            // …and back into a new file.
+            let copy = dir.path("copy.sqlite")
+            let pushed = try await sync(local, "file:" + copy, direction: .push)
+            #expect(pushed.push?.docsWritten == 4)
+            #expect(try snapshot(DocumentStore.open(at: copy)) == snapshot(remote))
+            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+        }
+    }
+
+    @Test("a push sends big attachments as multipart/related PUTs with new_edits=false, the rest with _bulk_docs",
+          .disabled("the fixture server takes multipart/related PUTs in the next commit"))
+    func pushToServer() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            try await withTemporaryDirectory { dir in
+                let local = dir.path("local.sqlite")
+                let store = try DocumentStore.open(at: local)
+                let expected = try Self.seed(store)
+                let result = try await sync(local, server.url("db"), direction: .push)
+                #expect(result.push?.docsWritten == 4)
+                #expect(result.push?.docWriteFailures == 0)
+                #expect(try Self.attachmentData(remote) == expected)
+                #expect(try snapshot(remote) == snapshot(store))
+                let puts = server.requests().filter { $0.method == "PUT" && !$0.path.contains("_local") }
+                #expect(Set(puts.map(\.path)) == ["/db/big", "/db/mixed"], "\(puts)")
+                #expect(puts.allSatisfy { $0.query == "new_edits=false" })
+            }
+        }
+    }
+}
