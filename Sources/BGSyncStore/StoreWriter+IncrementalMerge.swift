@@ -74,10 +74,9 @@ extension StoreWriter {
         for node in merge.added where node.rev.generation > cutoff {
             let isLeaf = node.index == 0
             let insert = SQLiteStatement(insertRevision)
-            insert.bind([.int(docRow), .int(Int64(node.rev.generation)), .text(node.rev.hash),
-                         node.rev.generation - 1 > cutoff ? .optional(node.parentHash) : .null,
-                         .bool(isLeaf && content.revision.deleted), .bool(isLeaf), isLeaf ? .text(content.revision.body) : .null])
-            try insert.run()
+            try insert.run(binding: [.int(docRow), .int(Int64(node.rev.generation)), .text(node.rev.hash),
+                                     node.rev.generation - 1 > cutoff ? .optional(node.parentHash) : .null,
+                                     .bool(isLeaf && content.revision.deleted), .bool(isLeaf), isLeaf ? .text(content.revision.body) : .null])
             if isLeaf { leafRow = db.lastInsertedRowID }
         }
         guard let leafRow else { throw StoreError(.io, "\(self.path): document \(id): the new revision \(newLeaf) was not written") }

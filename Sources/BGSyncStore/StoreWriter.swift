@@ -320,9 +320,8 @@ public struct StoreWriter {
             """)
         for (rev, node) in tree.nodes where rows[rev] == nil {
             let insert = SQLiteStatement(insertRevision)
-            insert.bind([.int(docRow), .int(Int64(rev.generation)), .text(rev.hash), .optional(node.parentHash), .bool(node.deleted),
-                         .bool(newLeaves.contains(rev)), rev == content.rev ? .text(content.revision.body) : .null])
-            try insert.run()
+            try insert.run(binding: [.int(docRow), .int(Int64(rev.generation)), .text(rev.hash), .optional(node.parentHash), .bool(node.deleted),
+                                     .bool(newLeaves.contains(rev)), rev == content.rev ? .text(content.revision.body) : .null])
             rows[rev] = db.lastInsertedRowID
         }
         if let contentRow = rows[content.rev], newLeaves.contains(content.rev) {

@@ -106,20 +106,40 @@ public struct IncomingDocument: Sendable {
                 }
             }
         }
-        var bodyBytes: [UInt8] = [UInt8(ascii: "{")]
-        bodyBytes.reserveCapacity(runs.reduce(2) { $0 + $1.count + 1 })
-        for (index, run) in runs.enumerated() {
-            if index > 0 { bodyBytes.append(UInt8(ascii: ",")) }
-            bodyBytes += bytes[run]
+        let bodyLength = runs.reduce(2) { $0 + $1.count } + max(runs.count - 1, 0)
+        if bodyLength > DocumentRules.maximumBodyBytes {
+            throw StoreError.invalidDocument(id, "the body is \(bodyLength) bytes, more than the \(DocumentRules.maximumBodyBytes) (256 MiB) a document may hold")
         }
-        bodyBytes.append(UInt8(ascii: "}"))
-        if bodyBytes.count > DocumentRules.maximumBodyBytes {
-            throw StoreError.invalidDocument(id, "the body is \(bodyBytes.count) bytes, more than the \(DocumentRules.maximumBodyBytes) (256 MiB) a document may hold")
-        }
-        body = String(decoding: bodyBytes, as: UTF8.self)
+        // Built in place: a large body is copied once, not once into an array and again into
+        // the string.
+        body = Self.text(joining: runs, of: bytes, length: bodyLength)
         if let revisions, let rev, revisions.first != rev {
             throw StoreError.invalidDocument(id, "_rev \(revText ?? rev.description) does not match _revisions, whose newest revision is \(revisions[0])")
         }
+    }
+
+    /// `{` + the byte ranges `runs` of `bytes` joined by commas + `}` as a string of `length`
+    /// bytes, invalid UTF-8 repaired as `String(decoding:as:)` would.
+    static func text(joining runs: [Range<Int>], of bytes: [UInt8], length: Int) -> String {
+        let text = String(unsafeUninitializedCapacity: length) { buffer in
+            var offset = 0
+            func put(_ byte: UInt8) {
+                buffer[offset] = byte
+                offset += 1
+            }
+            put(UInt8(ascii: "{"))
+            for (index, run) in runs.enumerated() {
+                if index > 0 { put(UInt8(ascii: ",")) }
+                bytes.withUnsafeBufferPointer { source in
+                    let piece = UnsafeBufferPointer(rebasing: source[run])
+                    _ = UnsafeMutableBufferPointer(rebasing: buffer[offset..<(offset + piece.count)]).initialize(from: piece)
+                }
+                offset += run.count
+            }
+            put(UInt8(ascii: "}"))
+            return offset
+        }
+        return text
     }
 
     /// Reads `_id`, `_rev`, `_deleted` and `_revisions` of the usual shapes straight from the

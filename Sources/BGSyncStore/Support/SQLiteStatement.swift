@@ -23,13 +23,35 @@ struct SQLiteStatement {
 
     /// Binds parameters in order (1-based in SQLite): Int, Int64, Bool, String, or nil.
     func bind(_ values: [Value]) {
-        for (offset, value) in values.enumerated() {
-            let index = Int32(offset + 1)
-            switch value {
-            case .int(let number): sqlite3_bind_int64(handle, index, number)
-            case .text(let text): sqlite3_bind_text(handle, index, text, -1, Self.transient)
-            case .null: sqlite3_bind_null(handle, index)
+        for (offset, value) in values.enumerated() { bind(value, at: Int32(offset + 1)) }
+    }
+
+    /// Binds `values` and runs the statement to completion, with text read in place while it
+    /// runs (`SQLITE_STATIC`): a document body is not copied once more for SQLite.
+    func run(binding values: [Value]) throws {
+        defer { sqlite3_clear_bindings(handle) }
+        try bindInPlace(values[...], at: 1) { try run() }
+    }
+
+    private func bindInPlace(_ values: ArraySlice<Value>, at index: Int32, _ body: () throws -> Void) throws {
+        guard let value = values.first else { return try body() }
+        guard case .text(var text) = value, !text.isEmpty else {
+            bind(value, at: index)
+            return try bindInPlace(values.dropFirst(), at: index + 1, body)
+        }
+        try text.withUTF8 { utf8 in
+            utf8.withMemoryRebound(to: CChar.self) { chars in
+                _ = sqlite3_bind_text(handle, index, chars.baseAddress, Int32(chars.count), nil)
             }
+            try bindInPlace(values.dropFirst(), at: index + 1, body)
+        }
+    }
+
+    private func bind(_ value: Value, at index: Int32) {
+        switch value {
+        case .int(let number): sqlite3_bind_int64(handle, index, number)
+        case .text(let text): sqlite3_bind_text(handle, index, text, -1, Self.transient)
+        case .null: sqlite3_bind_null(handle, index)
         }
     }
 
