@@ -75,17 +75,22 @@ struct BenchCommand: AsyncParsableCommand {
         }
         let scenarios = Scenarios(options: options, server: server, http: http, bgsync: bgsync, workDir: workDir,
                                   credentials: credentials, password: password, databasePrefix: prefix)
-        let outcome: Result<Void, any Error>
+        let outcome: Result<[PayloadResult], any Error>
         do {
-            try await scenarios.runAll()
-            outcome = .success(())
+            if options.payloads {
+                guard options.attachmentMib > 0, options.jsonMb > 0 else { throw BenchError("--attachment-mib and --json-mb must be at least 1") }
+                outcome = .success(try await scenarios.payloads(attachmentBytes: options.attachmentMib << 20, jsonBytes: options.jsonMb * 1_000_000))
+            } else {
+                try await scenarios.runAll()
+                outcome = .success([])
+            }
         } catch {
             outcome = .failure(error)
         }
         await scenarios.cleanup()
         await server.stop()
         await http.shutdown()
-        try outcome.get()
+        let payloads = try outcome.get()
 
         let context = RunContext(
             date: ISO8601DateFormatter().string(from: Date()),
@@ -99,6 +104,10 @@ struct BenchCommand: AsyncParsableCommand {
             docs: options.docs, docSize: options.docSize, runs: options.runs, noOpRuns: options.noopRuns,
             scale: options.scale, seedingSeconds: scenarios.seedingSeconds,
             loadAverage: (loadAtStart, RunContext.loadAverage()))
+        if options.payloads {
+            print(options.json ? Report.payloadsJSON(context, payloads) : Report.payloadsText(context, payloads))
+            return
+        }
         let budgets = Budgets.check(scenarios.results, docs: options.docs, docSize: options.docSize, scale: options.scale,
                                     realServer: options.server != nil)
         let output = options.json ? Report.json(context, scenarios.results, budgets) : Report.text(context, scenarios.results, budgets)

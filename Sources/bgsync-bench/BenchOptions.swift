@@ -45,6 +45,15 @@ struct BenchOptions: ParsableArguments {
     @Flag(help: "Only the tree-scaling scenario: time storing K conflicting leaves and H-revision histories into one document, in this process (no server, no bgsync child).")
     var trees = false
 
+    @Flag(help: "Only the large-payload scenario: bgsync pushes, then pulls, one document with a big attachment and one big JSON document; peak RSS of each run against DESIGN §8.")
+    var payloads = false
+
+    @Option(help: ArgumentHelp("With --payloads: the attachment's size in MiB.", valueName: "MiB"))
+    var attachmentMib = 1024
+
+    @Option(help: ArgumentHelp("With --payloads: the JSON document's size in MB.", valueName: "MB"))
+    var jsonMb = 50
+
     @Option(help: ArgumentHelp("With --trees: the leaf counts K, comma-separated.", valueName: "K,K,…"))
     var treeLeaves: String = "1000,2000,5000,10000"
 

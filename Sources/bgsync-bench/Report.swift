@@ -55,12 +55,7 @@ struct RunContext: Sendable {
 /// The table on stdout, or the same as one JSON object.
 enum Report {
     static func text(_ context: RunContext, _ results: [ScenarioResult], _ budgets: [BudgetCheck]) -> String {
-        var lines: [String] = []
-        lines.append("bgsync-bench — \(context.date)" + (context.commit.map { ", commit \($0)" } ?? ""))
-        lines.append("machine: \(context.processors) CPUs, \(context.cpuModel), \(format(Double(context.memoryBytes) / 1_073_741_824, digits: 1)) GiB memory")
-        lines.append("load average (1/5/15 min): \(context.loadAverage.start) at the start, \(context.loadAverage.end) at the end")
-        lines.append("server:  \(context.server)")
-        lines.append("bgsync:  \(context.bgsync)")
+        var lines = heading(context)
         lines.append("N = \(context.docs) documents of ~\(context.docSize) bytes; runs: \(context.runs) per scenario, \(context.noOpRuns) per no-op"
                      + (context.scale > 1 ? ", one run at \(context.scale)×N" : ""))
         if !context.seedingSeconds.isEmpty {
@@ -110,7 +105,7 @@ enum Report {
         }
     }
 
-    private static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> [String] {
+    static func table(_ header: [String], _ rows: [[String]], rightAligned: Set<Int>) -> [String] {
         var widths = header.map(\.count)
         for row in rows {
             for (index, cell) in row.enumerated() { widths[index] = max(widths[index], cell.count) }
@@ -122,6 +117,15 @@ enum Report {
             }.joined(separator: "  ").replacingOccurrences(of: "\\s+$", with: "", options: .regularExpression)
         }
         return [line(header), line(widths.map { String(repeating: "-", count: $0) })] + rows.map(line)
+    }
+
+    /// When, where, against what and with which binary.
+    static func heading(_ context: RunContext) -> [String] {
+        ["bgsync-bench — \(context.date)" + (context.commit.map { ", commit \($0)" } ?? ""),
+         "machine: \(context.processors) CPUs, \(context.cpuModel), \(format(Double(context.memoryBytes) / 1_073_741_824, digits: 1)) GiB memory",
+         "load average (1/5/15 min): \(context.loadAverage.start) at the start, \(context.loadAverage.end) at the end",
+         "server:  \(context.server)",
+         "bgsync:  \(context.bgsync)"]
     }
 
     static func json(_ context: RunContext, _ results: [ScenarioResult], _ budgets: [BudgetCheck]) -> String {

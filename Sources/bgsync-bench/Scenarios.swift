@@ -69,7 +69,7 @@ final class Scenarios {
     /// The password read from `--password-file`: the server's replicator is given it (its
     /// source and target need credentials as bgsync does).
     private let password: String?
-    private let prefix: String
+    let prefix: String
     private var created: Set<String> = []
 
     /// Seconds spent seeding the server and the local store for push (not part of any figure).
@@ -90,7 +90,7 @@ final class Scenarios {
         self.prefix = databasePrefix
     }
 
-    private func progress(_ message: String) {
+    func progress(_ message: String) {
         guard !options.quiet else { return }
         FileHandle.standardError.write(Data("bgsync-bench: \(message)\n".utf8))
     }
@@ -330,7 +330,7 @@ final class Scenarios {
     // MARK: Running bgsync
 
     /// `bgsync sync STORE URL [FLAG] --json` plus credentials.
-    private func sync(_ store: String, _ database: String, _ flag: String?) async throws -> (RunSample, JSONValue) {
+    func sync(_ store: String, _ database: String, _ flag: String?) async throws -> (RunSample, JSONValue) {
         var arguments = ["sync", store, server.url(database)]
         if let flag { arguments.append(flag) }
         arguments += ["--json"] + credentialArguments
@@ -342,7 +342,7 @@ final class Scenarios {
     }
 
     /// Runs bgsync as a child, fails unless it exited 0 with `"outcome":"synced"`.
-    private func measure(_ arguments: [String]) async throws -> (RunSample, JSONValue) {
+    func measure(_ arguments: [String]) async throws -> (RunSample, JSONValue) {
         let counted = server.resetRequestCount()
         let ownCPUBefore = ChildProcess.ownCPUSeconds()
         let measured = try await ChildProcess.run(bgsync, arguments, environment: environment, scratch: workDir)
@@ -366,7 +366,7 @@ final class Scenarios {
                           serverCPUSeconds: server.isInProcess ? ownCPU : nil), report)
     }
 
-    private func expectWritten(_ report: JSONValue, _ direction: String, _ expected: Int, scenario: String) throws {
+    func expectWritten(_ report: JSONValue, _ direction: String, _ expected: Int, scenario: String) throws {
         let written = report[direction]?["docs_written"]?.intValue
         guard written == expected else {
             throw BenchError("\(scenario): bgsync reports \(direction).docs_written = \(written.map(String.init) ?? "missing"), expected \(expected): \(report.serialized)")
@@ -380,18 +380,18 @@ final class Scenarios {
 
     // MARK: Set-up
 
-    private func createDatabase(_ name: String) async throws {
+    func createDatabase(_ name: String) async throws {
         try await server.deleteDatabase(name)
         try await server.createDatabase(name)
         created.insert(name)
     }
 
-    private func deleteDatabase(_ name: String) async throws {
+    func deleteDatabase(_ name: String) async throws {
         try await server.deleteDatabase(name)
         created.remove(name)
     }
 
-    private func timedSeeding(_ what: String, _ body: () async throws -> Void) async throws {
+    func timedSeeding(_ what: String, _ body: () async throws -> Void) async throws {
         progress("seeding \(what)")
         let started = DispatchTime.now().uptimeNanoseconds
         try await body()
@@ -432,7 +432,7 @@ final class Scenarios {
         try FixtureBenchServer.seed(store, 0..<count, bodies: bodies)
     }
 
-    private func removeStore(_ path: String) {
+    func removeStore(_ path: String) {
         for suffix in ["", "-wal", "-shm"] { try? FileManager.default.removeItem(atPath: path + suffix) }
     }
 
