@@ -38,7 +38,7 @@ public struct StoreReader {
     }
 
     /// The revision tree of document `id`, or nil when the store has never seen it.
-    public func tree(of id: String) throws -> RevisionTree? {
+    package func tree(of id: String) throws -> RevisionTree? {
         try loadTree(id)?.tree
     }
 
@@ -147,7 +147,7 @@ public struct StoreReader {
         case ok(String)
         /// The revision is not in the store.
         case missing(RevisionID)
-        /// The revision is stored, but its body breaks ``DocumentRules`` (written by an older
+        /// The revision is stored, but its body breaks the document rules (written by an older
         /// bgsync or a foreign writer), so it cannot be replicated; `reason` says why.
         case invalid(RevisionID, reason: String)
     }

@@ -6,7 +6,7 @@ import Synchronization
 
 /// A CouchDB-compatible database over HTTP (Apache CouchDB, Cloudant, PouchDB Server,
 /// Couchbase Sync Gateway).
-public final class HTTPPeer: ReplicationPeer {
+package final class HTTPPeer: ReplicationPeer {
     let client: CouchClient
     private let state = Mutex(State())
 
@@ -18,26 +18,26 @@ public final class HTTPPeer: ReplicationPeer {
     }
 
     /// Connects lazily to the database at `url`.
-    public init(url: URLComponentsLite, options: HTTPOptions, logger: Logger) throws {
+    package init(url: URLComponentsLite, options: HTTPOptions, logger: Logger) throws {
         client = try CouchClient(url: url, options: options, logger: logger)
     }
 
     /// Closes connections; call once done.
-    public func shutdown() async {
+    package func shutdown() async {
         await client.shutdown()
     }
 
-    public var displayName: String { client.url.description }
+    package var displayName: String { client.url.description }
 
     /// A checkpoint is a request of its own (`PUT _local/…`).
-    public var checkpointsWithWrites: Bool { false }
+    package var checkpointsWithWrites: Bool { false }
 
-    public var traffic: PeerTraffic {
+    package var traffic: PeerTraffic {
         let bytes = client.bytes
         return PeerTraffic(requests: client.requestCount, bytesReceived: bytes.received, bytesSent: bytes.sent)
     }
 
-    public func open() async throws -> String {
+    package func open() async throws -> String {
         if let identity = state.withLock({ $0.identity }) { return identity }
         let response = try await client.send(.GET, "")
         try check(response, "GET \(displayName)")
@@ -56,7 +56,7 @@ public final class HTTPPeer: ReplicationPeer {
 
     /// `error` with the credentials this peer sends removed from its message (a server may
     /// echo them in any text it returns); what else it carries is kept.
-    public func scrubbed(_ error: ReplicationError) -> ReplicationError {
+    package func scrubbed(_ error: ReplicationError) -> ReplicationError {
         var clean = ReplicationError(error.kind, client.scrub(error.message))
         clean.partialResult = error.partialResult
         return clean
@@ -90,7 +90,7 @@ public final class HTTPPeer: ReplicationPeer {
         return client.scrub(URLComponentsLite.redact(absolute))
     }
 
-    public func readCheckpoint(id: String) async throws -> JSONValue? {
+    package func readCheckpoint(id: String) async throws -> JSONValue? {
         let path = "/_local/" + id
         let response = try await client.send(.GET, path)
         if response.status == 404, response.couchError?.reason != "Database does not exist." { return nil }
@@ -100,7 +100,7 @@ public final class HTTPPeer: ReplicationPeer {
         return value
     }
 
-    public func writeCheckpoint(id: String, body: JSONValue) async throws {
+    package func writeCheckpoint(id: String, body: JSONValue) async throws {
         let path = "/_local/" + id
         for attempt in 0..<2 {
             var document = body.objectValue ?? JSONObject()
@@ -117,7 +117,7 @@ public final class HTTPPeer: ReplicationPeer {
         }
     }
 
-    public func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
+    package func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
         var query = [("style", "all_docs"), ("since", since.queryValue), ("limit", String(limit))]
         var body: [UInt8]?
         switch filter {
@@ -180,7 +180,7 @@ public final class HTTPPeer: ReplicationPeer {
         return ChangesBatch(rows: rows, lastSeq: lastSeq, rowsBeforeFilter: results.count)
     }
 
-    public func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
+    package func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
         guard !revisions.isEmpty else { return [:] }
         var body = "{"
         for (index, item) in revisions.enumerated() {
@@ -216,7 +216,7 @@ public final class HTTPPeer: ReplicationPeer {
         }
     }
 
-    public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
+    package func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
         guard !requests.isEmpty else { return [] }
         if state.withLock({ $0.bulkGet }) {
             if let fetched = try await bulkGet(requests) { return fetched }
@@ -372,7 +372,7 @@ public final class HTTPPeer: ReplicationPeer {
         return fetched
     }
 
-    public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         var result = WriteResult(written: 0, failures: [])
         if !revisions.isEmpty { try await bulkDocs(revisions[...], into: &result) }
         if let checkpoint { try await writeCheckpoint(id: checkpoint.id, body: checkpoint.body) }
