@@ -110,6 +110,7 @@ let package = Package(
             dependencies: [
                 "BGSyncJobs", "BGSyncReplication", "BGSyncStore", "BGSyncTestSupport",
                 .product(name: "GRDB", package: "GRDB.swift"),
+                .product(name: "Logging", package: "swift-log"),
                 .product(name: "PropertyBased", package: "swift-property-based"),
             ]
         ),

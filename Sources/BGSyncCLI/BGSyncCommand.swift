@@ -3,10 +3,10 @@ import BGSyncJobs
 import Foundation
 
 /// The `bgsync` command line.
-public struct BGSyncCommand: AsyncParsableCommand {
-    public init() {}
+package struct BGSyncCommand: AsyncParsableCommand {
+    package init() {}
 
-    public static let configuration = CommandConfiguration(
+    package static let configuration = CommandConfiguration(
         commandName: "bgsync",
         abstract: "Background sync of local SQLite document databases with CouchDB-compatible servers.",
         discussion: """
@@ -23,7 +23,7 @@ public struct BGSyncCommand: AsyncParsableCommand {
 
     /// `bgsync` without a command: the usage on standard error, exit 64 (a usage error, not
     /// success: a script that forgot its command must notice).
-    public func run() async throws {
+    package func run() async throws {
         FileHandle.standardError.write(Data((Self.helpMessage() + "\n").utf8))
         throw ExitCode(SysExit.usage)
     }

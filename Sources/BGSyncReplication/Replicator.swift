@@ -27,7 +27,7 @@ public struct Replicator: Sendable {
     public var dryRun = false
     /// How often the source's checkpoint is written during a direction (it is always written
     /// when the direction ends or stops). CouchDB's replicator uses 5 seconds too.
-    public var checkpointInterval: Duration = .seconds(5)
+    package var checkpointInterval: Duration = .seconds(5)
 
     /// Creates a replicator.
     public init(configuration: ReplicatorConfiguration, logger: Logger = Logger(label: "bgsync.replication")) {

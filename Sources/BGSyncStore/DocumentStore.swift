@@ -116,7 +116,7 @@ public final class DocumentStore: Sendable {
     /// store's connection is inside a write transaction (WAL lets readers and one writer work
     /// at once), each seeing the last committed state. A replicator reads the next batch
     /// through it while it writes the current one.
-    public func concurrentReader() throws -> DocumentStore {
+    package func concurrentReader() throws -> DocumentStore {
         var configuration = Configuration()
         configuration.readonly = true
         configuration.busyMode = .timeout(Self.busyTimeout)

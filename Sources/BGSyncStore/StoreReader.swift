@@ -38,7 +38,7 @@ public struct StoreReader {
     }
 
     /// The revision tree of document `id`, or nil when the store has never seen it.
-    public func tree(of id: String) throws -> RevisionTree? {
+    package func tree(of id: String) throws -> RevisionTree? {
         try loadTree(id)?.tree
     }
 
@@ -114,7 +114,7 @@ public struct StoreReader {
 
     /// Copies the data of the attachment with `digest` into a new file in `directory`, one chunk
     /// in memory at a time; nil when the store has no such data.
-    public func spoolAttachment(digest: String, in directory: String) throws -> SpoolFile? {
+    package func spoolAttachment(digest: String, in directory: String) throws -> SpoolFile? {
         let writer = try SpoolFile.Writer(in: directory)
         let found = try AttachmentChunks.forEachChunk(of: digest, db) { chunk in try chunk.withUnsafeBytes(writer.append) }
         return found ? try writer.finish() : nil
@@ -161,7 +161,7 @@ public struct StoreReader {
         case okFollowing(String, following: [StoredAttachment])
         /// The revision is not in the store.
         case missing(RevisionID)
-        /// The revision is stored, but its body breaks ``DocumentRules`` (written by an older
+        /// The revision is stored, but its body breaks the document rules (written by an older
         /// bgsync or a foreign writer), so it cannot be replicated; `reason` says why.
         case invalid(RevisionID, reason: String)
     }

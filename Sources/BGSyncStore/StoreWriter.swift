@@ -39,7 +39,7 @@ public struct StoreWriter {
 
     /// Stores a parsed document; see ``put(id:json:newEdits:)``.
     @discardableResult
-    public func save(_ document: IncomingDocument, id explicitID: String? = nil, newEdits: Bool = true) throws -> RevisionID {
+    package func save(_ document: IncomingDocument, id explicitID: String? = nil, newEdits: Bool = true) throws -> RevisionID {
         let id = try Self.resolveID(explicitID, document.id)
         if id.hasPrefix("_local/") {
             throw StoreError.invalidDocument(id, "_local documents have no revision tree; write them with putLocal(id:json:)")
@@ -48,19 +48,19 @@ public struct StoreWriter {
     }
 
     /// What storing a replicated revision did.
-    public struct ReplicatedWrite: Sendable, Equatable {
+    package struct ReplicatedWrite: Sendable, Equatable {
         /// The revision.
-        public var rev: RevisionID
+        package var rev: RevisionID
         /// Whether it was new to the store.
-        public var added: Bool
+        package var added: Bool
         /// Whether the document went from one live leaf (or none) to several: a new conflict.
-        public var createdConflict: Bool
+        package var createdConflict: Bool
     }
 
     /// Stores a revision as `_bulk_docs` with `new_edits: false` does, reporting whether it
     /// created a conflict (for the replicator's counters).
     @discardableResult
-    public func saveReplicated(_ document: IncomingDocument, id explicitID: String? = nil) throws -> ReplicatedWrite {
+    package func saveReplicated(_ document: IncomingDocument, id explicitID: String? = nil) throws -> ReplicatedWrite {
         let id = try Self.resolveID(explicitID, document.id)
         if id.hasPrefix("_local/") {
             throw StoreError.invalidDocument(id, "_local documents have no revision tree; write them with putLocal(id:json:)")

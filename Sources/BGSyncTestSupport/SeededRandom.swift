@@ -31,9 +31,19 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
         return String((0..<count).map { _ in digits[Int.random(in: 0..<16, using: &self)] })
     }
 
+    /// `BGSYNC_SEED`, read once per test process: the seed a failed run printed, to repeat it.
+    public static let environmentSeed: UInt64? = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap { UInt64($0) }
+
     /// A seed from `BGSYNC_SEED` when set (to repeat a failure), else a fresh random one.
     public static func seedFromEnvironment() -> UInt64 {
-        if let text = ProcessInfo.processInfo.environment["BGSYNC_SEED"], let seed = UInt64(text) { return seed }
-        return UInt64.random(in: 1...UInt64.max)
+        environmentSeed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+    }
+
+    /// The seed of a randomised suite: `BGSYNC_SEED` when set, else `fixed` when given, else a
+    /// fresh one; printed with the suite's name, so that a failure can be repeated.
+    public static func seed(for suite: String, fixed: UInt64? = nil) -> UInt64 {
+        let seed = environmentSeed ?? fixed ?? seedFromEnvironment()
+        print("\(suite): seed \(seed) (BGSYNC_SEED=\(seed) repeats it)")
+        return seed
     }
 }

@@ -34,9 +34,9 @@ struct ConflictConvergencePropertyTests {
 
     @Test("edits on N replicas plus sync rounds with the deterministic resolver end identical and without conflicts")
     func converges() async throws {
-        let base = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap(UInt64.init) ?? UInt64.random(in: 0..<1_000_000)
+        let base = SeededRandom.seed(for: "conflict convergence (base seed)")
         let iterations = HostileInput.iterations(default: 20)
-        print("conflict convergence: base seed \(base) (repeat with BGSYNC_SEED=\(base)), \(iterations) iterations")
+        print("conflict convergence: \(iterations) iterations")
         var resolved = 0
         for iteration in 0..<iterations {
             let seed = base &+ UInt64(iteration)

@@ -13,30 +13,30 @@ struct PullMeasurement {
     @Test("pull N documents from the fixture server", .enabled(if: binary != nil))
     func measure() async throws {
         let count = Int(ProcessInfo.processInfo.environment["BGSYNC_MEASURE_DOCS"] ?? "") ?? 100_000
-        let server = try await FixtureServer.start()
-        let remote = try server.createDatabase("bench")
-        let body = #"{"title":"\#(String(repeating: "x", count: 900))","n":1.0,"tags":["a","b"]}"#
-        for start in stride(from: 0, to: count, by: 5000) {
-            try remote.write { tx in
-                for i in start..<min(start + 5000, count) { try tx.put(id: String(format: "doc%07d", i), json: body) }
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("bench")
+            let body = #"{"title":"\#(String(repeating: "x", count: 900))","n":1.0,"tags":["a","b"]}"#
+            for start in stride(from: 0, to: count, by: 5000) {
+                try remote.write { tx in
+                    for i in start..<min(start + 5000, count) { try tx.put(id: String(format: "doc%07d", i), json: body) }
+                }
+            }
+            try await withTemporaryPath { dir in
+                let process = Process()
+                process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
+                process.arguments = ["-v", try #require(Self.binary), "sync", dir + "/l.sqlite", server.url("bench"), "--pull-only", "--json"]
+                let output = Pipe(), errors = Pipe()
+                process.standardOutput = output
+                process.standardError = errors
+                try process.run()
+                let out = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
+                let err = await Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }.value
+                await Task.detached { process.waitUntilExit() }.value
+                let report = String(decoding: err, as: UTF8.self).split(separator: "\n")
+                    .filter { $0.contains("Elapsed") || $0.contains("Maximum resident") }
+                print("measurement: \(count) documents: \(String(decoding: out, as: UTF8.self)) \(report)")
+                #expect(process.terminationStatus == 0)
             }
         }
-        try await withTemporaryPath { dir in
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
-            process.arguments = ["-v", try #require(Self.binary), "sync", dir + "/l.sqlite", server.url("bench"), "--pull-only", "--json"]
-            let output = Pipe(), errors = Pipe()
-            process.standardOutput = output
-            process.standardError = errors
-            try process.run()
-            let out = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-            let err = await Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }.value
-            await Task.detached { process.waitUntilExit() }.value
-            let report = String(decoding: err, as: UTF8.self).split(separator: "\n")
-                .filter { $0.contains("Elapsed") || $0.contains("Maximum resident") }
-            print("measurement: \(count) documents: \(String(decoding: out, as: UTF8.self)) \(report)")
-            #expect(process.terminationStatus == 0)
-        }
-        await server.stop()
     }
 }

@@ -14,7 +14,7 @@ import Testing
 @Suite("bytes are never changed in transit")
 struct TransitFidelityTests {
     /// `BGSYNC_SEED` when set, else a fresh seed (printed, so that a failure can be repeated).
-    static let seed = HostileInput.seed(for: "TransitFidelityTests")
+    static let seed = SeededRandom.seed(for: "TransitFidelityTests")
 
     static let numbers = ["1.0", "1e-7", "12345678901234567890", "-0", "0", "-0.0", "1E+2", "1e308", "0.000001", "3.141592653589793238462643383279",
                           "-12345678901234567890.12345678901234567890e-300", "100", "7"]

@@ -9,7 +9,7 @@ import Testing
 @Suite("document rules at every door")
 struct DocumentRulesTests {
     /// The seed of the random cases: `BGSYNC_SEED` when set, else a fresh one (printed).
-    static let seed = HostileInput.seed(for: "DocumentRulesTests")
+    static let seed = SeededRandom.seed(for: "DocumentRulesTests")
 
     /// Valid bodies with the awkward parts: escapes, astral characters, odd numbers, unicode
     /// keys, white space in odd places, deep-ish nesting.

@@ -166,17 +166,15 @@ struct LargeTreeTests {
 
     // MARK: Against the in-memory algorithm
 
-    /// The seed of ``randomWritesMatchInMemoryMerge()``: `BGSYNC_TREE_SEED` when set, else a
-    /// fixed one, printed either way so that a failure can be replayed.
+    /// The seed of ``randomWritesMatchInMemoryMerge()``: `BGSYNC_SEED` when set, else a fixed
+    /// one, printed either way so that a failure can be replayed.
     static var propertySeed: UInt64 {
-        if let text = ProcessInfo.processInfo.environment["BGSYNC_TREE_SEED"], let seed = UInt64(text) { return seed }
-        return 0x7EE5_2026
+        SeededRandom.seed(for: "LargeTreeTests.randomWritesMatchInMemoryMerge", fixed: 0x7EE5_2026)
     }
 
     @Test("random writes give the tree, winner, leaf order and conflict counts of merging and stemming in memory")
     func randomWritesMatchInMemoryMerge() throws {
         let seed = Self.propertySeed
-        print("LargeTreeTests.randomWritesMatchInMemoryMerge: seed \(seed) (override with BGSYNC_TREE_SEED=N)")
         var rng = SeededRandom(seed: seed)
         let directory = try TemporaryDirectory.create()
         defer { directory.remove() }

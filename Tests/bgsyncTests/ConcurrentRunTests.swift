@@ -14,9 +14,8 @@ struct ConcurrentRunTests {
     /// `gate`, then answers with the local store and the server's `db`.
     func withGatedSandbox(direction: String, _ body: (JobSandbox, FixtureServer) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer { server in
             try server.createDatabase("db")
             let program = try sandbox.write("bin/gated-config", """
                 #!/bin/sh
@@ -27,10 +26,6 @@ struct ConcurrentRunTests {
                 """, mode: 0o755)
             try sandbox.write("registry.toml", "[factories.main]\nkind = \"exec\"\ncommand = [\"\(program)\"]\n")
             try await body(sandbox, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 

@@ -22,9 +22,8 @@ struct CrashSafetyTests {
     /// local store with it in `direction`.
     func withScenario(_ name: String, direction: String, _ body: (CrashScenario, FixtureServer) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer { server in
             let remote = try server.createDatabase("db")
             try sandbox.registry(remote: server.url("db"), extra: "direction = \"\(direction)\"\nbatch_size = 100")
             let job = try sandbox.job()
@@ -32,10 +31,6 @@ struct CrashSafetyTests {
             let scenario = CrashScenario(name: name, sandbox: sandbox, job: job, local: local, remote: remote,
                                          requests: { server.requestCount }, seed: SeededRandom.seedFromEnvironment())
             try await body(scenario, server)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 

@@ -12,9 +12,8 @@ struct MaxDeleteTests {
     func withSyncedJob(documents: Int = 10, jobBody: String = "",
                        _ body: (JobSandbox, FixtureServer, DocumentStore, String) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer { server in
             let remote = try server.createDatabase("db")
             try remote.write { tx in
                 for i in 0..<documents { _ = try tx.put(id: String(format: "r%02d", i), json: #"{"n":\#(i)}"#) }
@@ -24,10 +23,6 @@ struct MaxDeleteTests {
             let first = try await sandbox.bgsync(["run", job])
             #expect(first.status == 0, "\(first.stderr)")
             try await body(sandbox, server, remote, job)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 
@@ -136,9 +131,8 @@ struct MaxDeleteTests {
     @Test("bgsync sync: --max-delete refuses (65, outcome refused), --allow-mass-deletion (or its former name --force) pushes, a bad value is a usage error")
     func syncCommand() async throws {
         let sandbox = try JobSandbox()
-        let server = try await FixtureServer.start()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer { server in
             let remote = try server.createDatabase("db")
             try remote.write { tx in for i in 0..<10 { _ = try tx.put(id: "r\(i)", json: "{}") } }
             let local = sandbox.root + "/data/adhoc.sqlite"
@@ -159,10 +153,6 @@ struct MaxDeleteTests {
             let bad = try await sandbox.bgsync(["sync", local, server.url("db"), "--max-delete", "lots"], stateDir: false)
             #expect(bad.status == 64)
             #expect(bad.stderr.contains("--max-delete"))
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -210,10 +210,9 @@ struct OutputTests {
     @Test("a password (password file, URL user info) never appears in output, state or metrics")
     func secretsNeverPrinted() async throws {
         let password = "Zq8-s3cret-Pa55word"
-        let server = try await FixtureServer.start(FixtureServer.Configuration(users: ["alice": password]))
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer(FixtureServer.Configuration(users: ["alice": password])) { server in
             let remote = try server.createDatabase("db")
             try remote.write { tx in for i in 0..<3 { _ = try tx.put(id: "r\(i)", json: #"{"n":\#(i)}"#) } }
             try sandbox.registry(remote: server.url("db"), extra: "auth = { user = \"alice\", password_file = \"secret\" }")
@@ -264,20 +263,15 @@ struct OutputTests {
             }
             let metrics = try Data(contentsOf: URL(fileURLWithPath: sandbox.root + "/metrics/bgsync-job.prom"))
             #expect(metrics.range(of: Data(password.utf8)) == nil)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 
     @Test("on_success gets the result JSON on stdin and BGSYNC_OUTCOME; a failing on_failure keeps the exit code")
     func hooks() async throws {
         let password = "hook-pass-1"
-        let server = try await FixtureServer.start(FixtureServer.Configuration(users: ["alice": password]))
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        do {
+        try await withFixtureServer(FixtureServer.Configuration(users: ["alice": password])) { server in
             let remote = try server.createDatabase("db")
             try remote.write { tx in _ = try tx.put(id: "r0", json: "{}") }
             try sandbox.registry(remote: server.url("db"), extra: "auth = { user = \"alice\", password_file = \"secret\" }")
@@ -308,10 +302,6 @@ struct OutputTests {
             #expect(refused.status == 77, "a failing hook does not change the exit code: \(refused.stderr)")
             #expect(try String(contentsOfFile: sandbox.root + "/failing-outcome", encoding: .utf8) == "failed")
             #expect(refused.stderr.contains("hook failed"), "\(refused.stderr)")
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -11,16 +11,11 @@ struct SecurityTests {
     func withTLSServer(_ body: (FixtureServer, JobSandbox) async throws -> Void) async throws {
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        let server = try await FixtureServer.start(FixtureServer.Configuration(tls: true))
-        do {
+        try await withFixtureServer(FixtureServer.Configuration(tls: true)) { server in
             let remote = try server.createDatabase("db")
             try remote.write { _ = try $0.put(id: "over-tls", json: "{}") }
             try sandbox.write("ca.pem", FixtureCertificate.certificatePEM + "\n")
             try await body(server, sandbox)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 
@@ -109,8 +104,7 @@ struct SecurityTests {
         let basic = Data("alice:\(password)".utf8).base64EncodedString()
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        let server = try await FixtureServer.start(FixtureServer.Configuration(users: ["alice": password]))
-        do {
+        try await withFixtureServer(FixtureServer.Configuration(users: ["alice": password])) { server in
             try server.createDatabase("db")
             try sandbox.write("secret", password + "\n", mode: 0o600)
             try FileManager.default.createDirectory(atPath: sandbox.root + "/metrics", withIntermediateDirectories: true)
@@ -138,10 +132,6 @@ struct SecurityTests {
             for (index, output) in outputs.enumerated() {
                 #expect(!output.contains(password) && !output.contains(basic), "output \(index) holds the credential: \(output.prefix(2000))")
             }
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 
@@ -149,8 +139,7 @@ struct SecurityTests {
     func userInfoRedacted() async throws {
         let sandbox = try JobSandbox()
         defer { sandbox.remove() }
-        let server = try await FixtureServer.start(FixtureServer.Configuration(users: ["alice": "right"]))
-        do {
+        try await withFixtureServer(FixtureServer.Configuration(users: ["alice": "right"])) { server in
             try server.createDatabase("db")
             let secret = "Uv9-url-secret"
             let port = server.port
@@ -168,10 +157,6 @@ struct SecurityTests {
                     #expect(!run.stdout.contains(secret) && !run.stderr.contains(secret), "\(url) \(extra): \(run.stdout) \(run.stderr)")
                 }
             }
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -12,8 +12,7 @@ extension RunCommandTests {
         defer { sandbox.remove() }
         var configuration = FixtureServer.Configuration()
         configuration.users = ["alice": "s3cret-pw"]
-        let server = try await FixtureServer.start(configuration)
-        do {
+        try await withFixtureServer(configuration) { server in
             let remote = try server.createDatabase("db")
             try remote.write { _ = try $0.put(id: "remote-doc", json: #"{"n":1.0}"#) }
             let local = sandbox.root + "/data/l.sqlite"
@@ -39,10 +38,6 @@ extension RunCommandTests {
             let missing = try await sandbox.bgsync(["sync", local, server.url("nope"), "--user", "alice", "--password-file", passwordFile], stateDir: false)
             #expect(missing.status == 69)
             #expect(missing.stderr.contains("nope"))
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 
@@ -52,8 +47,7 @@ extension RunCommandTests {
         defer { sandbox.remove() }
         var configuration = FixtureServer.Configuration()
         configuration.bearerTokens = ["tok-123": "alice"]
-        let server = try await FixtureServer.start(configuration)
-        do {
+        try await withFixtureServer(configuration) { server in
             let remote = try server.createDatabase("db")
             try remote.write { _ = try $0.put(id: "r", json: "{}") }
             let calls = sandbox.root + "/calls"
@@ -65,10 +59,6 @@ extension RunCommandTests {
             #expect(try JSONValue.parse(run.stdout)["pull"]?["docs_written"]?.intValue == 1)
             let lines = try String(contentsOfFile: calls, encoding: .utf8).split(separator: "\n")
             #expect(lines.count == 1)
-            await server.stop()
-        } catch {
-            await server.stop()
-            throw error
         }
     }
 }

@@ -21,27 +21,27 @@ import Foundation
 /// that is not one of those two objects, a revision that is not one of the leaves — leaves the
 /// document in conflict for this run: a warning names the document, it counts as unresolved,
 /// and the other documents go on.
-public struct ExecConflictResolver: ConflictResolver {
+package struct ExecConflictResolver: ConflictResolver {
     /// The program and its arguments (absolute path).
-    public var command: [String]
+    package var command: [String]
     /// Seconds the program may run for one document.
-    public var timeout: Double
+    package var timeout: Double
     /// The program's environment.
-    public var environment: [String: String]
+    package var environment: [String: String]
 
     /// Creates a resolver running `command`.
-    public init(command: [String], timeout: Double = 10, environment: [String: String]) {
+    package init(command: [String], timeout: Double = 10, environment: [String: String]) {
         self.command = command
         self.timeout = timeout
         self.environment = environment
     }
 
-    public var name: String { "exec " + (command.first ?? "") }
+    package var name: String { "exec " + (command.first ?? "") }
 
     /// The program is told which leaves the remote has (`on_remote`).
-    public var needsOrigin: Bool { true }
+    package var needsOrigin: Bool { true }
 
-    public func resolve(_ conflict: Conflict) async throws -> ConflictResolution {
+    package func resolve(_ conflict: Conflict) async throws -> ConflictResolution {
         // Its process group is killed at `timeout`, and when the run is stopped (cancellation).
         let outcome = try await ChildProcess.run(command, input: Array(Self.input(conflict).utf8), environment: environment,
                                                  timeout: timeout, maxOutput: 16 << 20)

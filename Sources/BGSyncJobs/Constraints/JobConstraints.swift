@@ -9,9 +9,9 @@ import Foundation
 /// verdict's ``ConstraintVerdict/reason``, and the next timer firing tries again.
 ///
 /// The defaults constrain nothing: ``evaluate(probe:databasePath:)`` then returns no verdicts.
-public struct JobConstraints: Sendable, Equatable {
+package struct JobConstraints: Sendable, Equatable {
     /// The kind of network a job needs (WorkManager's `NetworkType`).
-    public enum Network: String, Sendable, CaseIterable {
+    package enum Network: String, Sendable, CaseIterable {
         /// No requirement (not evaluated).
         case any
         /// A default route (IPv4 or IPv6) must exist.
@@ -24,7 +24,7 @@ public struct JobConstraints: Sendable, Equatable {
 
     /// How a metered state that cannot be found out (NetworkManager not running, `nmcli`
     /// missing, the device unmanaged) counts for ``Network/unmetered``.
-    public enum MeteredUnknown: String, Sendable {
+    package enum MeteredUnknown: String, Sendable {
         /// Unknown counts as unmetered: the job runs (the default; most Linux machines without
         /// NetworkManager are servers on fixed lines).
         case unmetered
@@ -33,27 +33,27 @@ public struct JobConstraints: Sendable, Equatable {
     }
 
     /// The network the job needs; ``Network/any`` (the default) is no constraint.
-    public var network: Network = .any
+    package var network: Network = .any
     /// How an unknown metered state counts when ``network`` is ``Network/unmetered``.
-    public var meteredUnknown: MeteredUnknown = .unmetered
+    package var meteredUnknown: MeteredUnknown = .unmetered
     /// Whether the battery must not be low: above ``minBatteryPercent``, or the machine on AC.
-    public var batteryNotLow = false
+    package var batteryNotLow = false
     /// The low-battery mark in percent: "not low" means strictly above it (or on AC).
-    public var minBatteryPercent = 15
+    package var minBatteryPercent = 15
     /// Whether the machine must be charging: on AC with its battery charging, full, or held
     /// by a charge threshold; a machine on AC without a battery counts as charging.
-    public var requiresCharging = false
+    package var requiresCharging = false
     /// Whether free space on the database's filesystem must not be low: both
     /// ``minFreeStoragePercent`` and ``minFreeStorageBytes`` must hold.
-    public var storageNotLow = false
+    package var storageNotLow = false
     /// The free-space mark in percent of the filesystem's size (space available to
     /// unprivileged users).
-    public var minFreeStoragePercent = 10.0
+    package var minFreeStoragePercent = 10.0
     /// The free-space mark in bytes (job files write it as `min_free_storage = "500 MB"`).
-    public var minFreeStorageBytes: Int64 = 500_000_000
+    package var minFreeStorageBytes: Int64 = 500_000_000
 
     /// No constraints: every property at its default.
-    public init() {}
+    package init() {}
 }
 
 /// The outcome of one constraint: what was measured against which mark.
@@ -95,7 +95,7 @@ extension JobConstraints {
     ///   - databasePath: the job's local store (it may not exist yet); its filesystem is the one
     ///     `storage_not_low` measures.
     /// - Returns: one verdict per set constraint; the job may run when all are satisfied.
-    public func evaluate(probe: SystemProbe, databasePath: String) -> [ConstraintVerdict] {
+    package func evaluate(probe: SystemProbe, databasePath: String) -> [ConstraintVerdict] {
         var verdicts: [ConstraintVerdict] = []
         if network != .any {
             var state = NetworkState(hasDefaultRoute: false, interface: nil, metered: nil, roaming: nil)

@@ -12,18 +12,18 @@ import Darwin
 /// (`nmcli`, `mmcli`) are looked up in ``path`` only, run without a shell with `LC_ALL=C`, and
 /// killed (with everything they started) after ``commandTimeout``. Nothing here changes
 /// process-wide state, so probes with different roots may be used in parallel.
-public struct SystemProbe: Sendable {
+package struct SystemProbe: Sendable {
     /// The directory that stands for `/` when reading `sys/…` and `proc/…`.
-    public var root: String
+    package var root: String
     /// The `PATH` value used to find `nmcli` and `mmcli`; nil runs neither (metered and roaming
     /// are then unknown).
-    public var path: String?
+    package var path: String?
     /// Seconds after which `nmcli` or `mmcli` is killed and its answer counts as unknown.
-    public var commandTimeout: Double = 3
+    package var commandTimeout: Double = 3
 
     /// A probe reading through `root`, finding programs in `path` (the `PATH` value to use;
     /// nil = run no programs).
-    public init(root: String = "/", path: String?) {
+    package init(root: String = "/", path: String?) {
         self.root = root.isEmpty ? "/" : root
         self.path = path
     }
@@ -31,7 +31,7 @@ public struct SystemProbe: Sendable {
     /// A probe configured as the CLI's environment says: `BGSYNC_SYSTEM_ROOT` (default `/`)
     /// and `PATH` (default: run no programs). Pass the environment in; nothing is read from
     /// the process here.
-    public init(environment: [String: String]) {
+    package init(environment: [String: String]) {
         let root = environment["BGSYNC_SYSTEM_ROOT"].flatMap { $0.isEmpty ? nil : $0 } ?? "/"
         self.init(root: root, path: environment["PATH"])
     }
@@ -50,7 +50,7 @@ public struct SystemProbe: Sendable {
     ///   (hence a machine without supplies is on AC).
     ///
     /// The battery level is the average `capacity` (0…100) of the system batteries that have one.
-    public func power() -> PowerState {
+    package func power() -> PowerState {
         let directory = resolve("sys/class/power_supply")
         let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? [])
             .filter { !$0.hasPrefix(".") }
@@ -110,7 +110,7 @@ public struct SystemProbe: Sendable {
     /// roaming from ModemManager (``roaming(interface:)``). Runs `nmcli` and `mmcli` when a
     /// default route exists and ``path`` is set; ``JobConstraints/evaluate(probe:databasePath:)``
     /// runs only the one its network constraint needs.
-    public func network() -> NetworkState {
+    package func network() -> NetworkState {
         guard let interface = defaultRoute() else {
             return NetworkState(hasDefaultRoute: false, interface: nil, metered: nil, roaming: nil)
         }
@@ -165,7 +165,7 @@ public struct SystemProbe: Sendable {
     /// `statvfs` on `path` or, when it does not exist yet (a database not created yet), on its
     /// nearest existing ancestor directory. Relative paths are taken from the current directory.
     /// When `statvfs` fails, ``StorageState/totalBytes`` is 0.
-    public func storage(at path: String) -> StorageState {
+    package func storage(at path: String) -> StorageState {
         var directory = URL(fileURLWithPath: path.isEmpty ? "." : path).standardizedFileURL.path
         while directory != "/" && !Self.isDirectory(directory) {
             directory = (directory as NSString).deletingLastPathComponent

@@ -5,10 +5,10 @@ import Glibc
 
 /// The ssh/sudoers rules for files bgsync trusts: configuration that can make bgsync run
 /// programs must not be writable by others; secrets must not be readable by others.
-public enum FilePermissions {
+package enum FilePermissions {
     /// Refuses a job file or registry that group/others can write, or that belongs to someone
     /// other than the current user or root.
-    public static func checkTrusted(_ path: String, what: String) throws {
+    package static func checkTrusted(_ path: String, what: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else { return }
         let mode = info.st_mode & 0o777
@@ -25,7 +25,7 @@ public enum FilePermissions {
 
     /// Refuses a secret file that group/others can read, or that is not a regular file of at
     /// most 64 KiB; returns its content without the trailing newline.
-    public static func readSecret(_ path: String, what: String) throws -> String {
+    package static func readSecret(_ path: String, what: String) throws -> String {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw JobError(.configuration, "\(path): the \(what) does not exist or is not readable")

@@ -14,33 +14,33 @@ public struct JobFile: Sendable {
     public var registry: String
     /// Whether `registry` was named explicitly (then a missing file is an error even for a
     /// compiled-in factory).
-    public var registryExplicit: Bool
+    package var registryExplicit: Bool
     /// The factory's name in the registry.
     public var factory: String
     /// Free data for the factory (`[input]`), as a JSON object.
     public var input: JSONObject
     /// When the job may run (network, battery, storage).
-    public var constraints: JobConstraints
+    package var constraints: JobConstraints
     /// Interval, flex, timeout and backoff.
-    public var schedule: SchedulePolicy
+    package var schedule: SchedulePolicy
     /// Commands run after a run, given the result as JSON on stdin.
-    public var hooks: Hooks
+    package var hooks: Hooks
     /// `[metrics] textfile`: a Prometheus node_exporter textfile rewritten after each run.
-    public var metricsTextfile: String?
+    package var metricsTextfile: String?
     /// `max_delete`: the mass-deletion guard, a percentage of the remote's documents (`"50%"`,
     /// the default) or a number of documents; `bgsync run --force` lifts it.
     public var maxDelete: DeletionLimit = .standard
 
     /// `on_success`, `on_failure`, `on_skip` commands (argv arrays, no shell).
-    public struct Hooks: Sendable, Equatable {
+    package struct Hooks: Sendable, Equatable {
         /// Run after a synced run.
-        public var onSuccess: [String]?
+        package var onSuccess: [String]?
         /// Run after a failed, interrupted or refused run.
-        public var onFailure: [String]?
+        package var onFailure: [String]?
         /// Run after a skipped run.
-        public var onSkip: [String]?
+        package var onSkip: [String]?
         /// How long a hook may take.
-        public var timeout: Double = 30
+        package var timeout: Double = 30
     }
 
     static let topKeys = ["tag", "registry", "factory", "max_delete", "input", "constraints", "schedule", "backoff", "hooks", "metrics"]
@@ -52,12 +52,12 @@ public struct JobFile: Sendable {
     static let metricsKeys = ["textfile"]
 
     /// A job file read as far as possible, with every problem found in it (`bgsync check`).
-    public struct Inspection: Sendable {
+    package struct Inspection: Sendable {
         /// The job, with the defaults in place of the values that have a problem (`factory`
         /// is empty when missing or invalid; `tag` falls back to the file's stem).
-        public var job: JobFile
+        package var job: JobFile
         /// Every problem, in the order of the file's sections; empty for a valid job file.
-        public var problems: [JobError]
+        package var problems: [JobError]
     }
 
     /// Loads and validates a job file.
@@ -72,7 +72,7 @@ public struct JobFile: Sendable {
     /// Reads a job file and collects every problem in it instead of stopping at the first:
     /// each key is checked on its own, and a key with a problem keeps its default.
     /// - Throws: ``JobError`` for a file that cannot be read, or that is not TOML (a NUL byte, invalid UTF-8, a syntax error): nothing can be checked then.
-    public static func inspect(path: String) throws -> Inspection {
+    package static func inspect(path: String) throws -> Inspection {
         let document = try TOMLDocument(path: path, what: "job file")
         let root = ConfigTable(document.root, file: path, document: document)
         var problems: [JobError] = []
@@ -188,14 +188,14 @@ public struct JobFile: Sendable {
     }
 
     /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.
-    public static func isValidTag(_ tag: String) -> Bool {
+    package static func isValidTag(_ tag: String) -> Bool {
         guard let first = tag.unicodeScalars.first, CharacterSet.alphanumerics.contains(first), tag.utf8.count <= 128 else { return false }
         return tag.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
     }
 
     /// Finds a job by path, or by name in the jobs directories (`$XDG_CONFIG_HOME/bgsync/jobs`,
     /// `/etc/bgsync/jobs`).
-    public static func locate(_ name: String, environment: [String: String]) throws -> String {
+    package static func locate(_ name: String, environment: [String: String]) throws -> String {
         if name.contains("/") || name.hasSuffix(".toml") {
             try InputFile.checkReadable(name, what: "job file")
             return name

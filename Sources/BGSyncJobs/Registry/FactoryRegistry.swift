@@ -191,7 +191,7 @@ enum Substitution {
 extension FactoryRegistry {
     /// The local database a declarative factory would use (for the storage constraint), without
     /// reading any secret; nil for other kinds.
-    public func databasePathHint(factory name: String, input: JSONObject, environment: [String: String]) throws -> String? {
+    package func databasePathHint(factory name: String, input: JSONObject, environment: [String: String]) throws -> String? {
         guard case .declarative(let object)? = entries[name], let text = object["database"]?.stringValue else { return nil }
         let path = try Substitution.substitute(text, input: input, file: self.path ?? "registry", factory: name)
         if path.hasPrefix("/") { return path }

@@ -4,21 +4,21 @@ import Foundation
 /// A Prometheus node_exporter textfile (`[metrics] textfile = PATH`), rewritten atomically
 /// after each run: a temporary file in the same directory (not ending in `.prom`, so the
 /// collector never reads it half-written), fsync, rename, fsync of the directory.
-public enum MetricsTextfile {
+package enum MetricsTextfile {
     /// What one run contributes.
-    public struct Sample: Sendable {
-        public var tag: String
-        public var outcome: RunOutcome
+    package struct Sample: Sendable {
+        package var tag: String
+        package var outcome: RunOutcome
         /// When the run started.
-        public var runAt: Date
+        package var runAt: Date
         /// The state database's last success (survives failures).
-        public var lastSuccess: Date?
-        public var duration: Double
-        public var consecutiveFailures: Int
+        package var lastSuccess: Date?
+        package var duration: Double
+        package var consecutiveFailures: Int
         /// The replication's counters, when it ran.
-        public var result: SyncResult?
+        package var result: SyncResult?
 
-        public init(tag: String, outcome: RunOutcome, runAt: Date, lastSuccess: Date?, duration: Double,
+        package init(tag: String, outcome: RunOutcome, runAt: Date, lastSuccess: Date?, duration: Double,
                     consecutiveFailures: Int, result: SyncResult?) {
             self.tag = tag
             self.outcome = outcome
@@ -51,7 +51,7 @@ public enum MetricsTextfile {
 
     /// The exposition text for `sample`; `previous` (the file's current text) supplies the
     /// per-run families when the run was skipped.
-    public static func render(_ sample: Sample, previous: String? = nil) -> String {
+    package static func render(_ sample: Sample, previous: String? = nil) -> String {
         let tag = "tag=\"\(escape(sample.tag))\""
         var samples: [String: [String]] = [:]
         func add(_ name: String, _ labels: String, _ value: String) { samples[name, default: []].append("\(name){\(labels)} \(value)") }
@@ -90,7 +90,7 @@ public enum MetricsTextfile {
     }
 
     /// Renders `sample` and replaces the file at `path` atomically.
-    public static func write(_ sample: Sample, to path: String) throws {
+    package static func write(_ sample: Sample, to path: String) throws {
         let previous = sample.outcome == .skipped ? (try? String(contentsOfFile: path, encoding: .utf8)) : nil
         try replace(path: path, contents: Array(render(sample, previous: previous).utf8))
     }
@@ -134,10 +134,10 @@ public enum MetricsTextfile {
 }
 
 /// The metrics textfile could not be written.
-public struct MetricsError: Error, CustomStringConvertible {
-    public var path: String
-    public var errno: Int32
-    public var description: String { "\(path): \(String(cString: strerror(errno)))" }
+package struct MetricsError: Error, CustomStringConvertible {
+    package var path: String
+    package var errno: Int32
+    package var description: String { "\(path): \(String(cString: strerror(errno)))" }
 }
 
 

@@ -4,9 +4,9 @@ import Logging
 
 /// JSON shapes of live progress and of run results (state database, `--json`, hooks), with
 /// CouchDB's counter names.
-public enum ProgressJSON {
+package enum ProgressJSON {
     /// Live progress: `{"phase":"pull","docs_read":…,"docs_written":…,"bytes_received":…}`.
-    public static func encode(_ progress: ReplicationProgress) -> String {
+    package static func encode(_ progress: ReplicationProgress) -> String {
         var object = JSONObject()
         object.set("phase", .string(progress.direction.rawValue))
         object.set("changes_read", .integer(progress.counters.changesRead))
@@ -22,7 +22,7 @@ public enum ProgressJSON {
     }
 
     /// One direction's counters.
-    public static func direction(_ result: DirectionResult) -> JSONValue {
+    package static func direction(_ result: DirectionResult) -> JSONValue {
         var object = JSONObject()
         object.set("docs_read", .integer(result.docsRead))
         object.set("docs_written", .integer(result.docsWritten))
@@ -50,7 +50,7 @@ public enum ProgressJSON {
     /// `{"pull":{…},"push":{…},"conflicts_resolved":N,"conflicts_unresolved":N,"http_requests":N}`
     /// members for a result; `pull` and `push` are always present, null for a direction that
     /// did not run.
-    public static func members(_ result: SyncResult?, dryRun: Bool) -> [(String, JSONValue)] {
+    package static func members(_ result: SyncResult?, dryRun: Bool) -> [(String, JSONValue)] {
         var members: [(String, JSONValue)] = []
         if dryRun { members.append(("dry_run", .bool(true))) }
         members.append(("pull", result?.pull.map(direction) ?? .null))
@@ -65,7 +65,7 @@ public enum ProgressJSON {
     }
 
     /// The result object as JSON text.
-    public static func result(_ result: SyncResult, dryRun: Bool) -> String {
+    package static func result(_ result: SyncResult, dryRun: Bool) -> String {
         JSONValue.object(JSONObject(members(result, dryRun: dryRun).map { (key: $0.0, value: $0.1) })).serialized
     }
 
@@ -87,7 +87,7 @@ extension JobRunner.Report {
     /// The `--json` object: `outcome`, `reason` and `reason_code` (unless synced), per direction
     /// counters (`pull`, `push`: null when not run), `tag`, `exit_code`;
     /// for a dry run also `"dry_run": true` and `would_create` (the files a real run would create).
-    public var json: JSONValue {
+    package var json: JSONValue {
         var object = JSONObject()
         object.set("tag", .string(tag))
         object.set("outcome", .string(outcome.rawValue))

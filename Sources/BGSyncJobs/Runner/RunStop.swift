@@ -64,7 +64,7 @@ public final class RunStop: Sendable {
 
     /// A switch that is pulled with this one (for the same reason) and can also be pulled on
     /// its own: one job's deadline among several jobs of one process.
-    public func child() -> RunStop {
+    package func child() -> RunStop {
         let child = RunStop()
         _ = observe { child.stop($0) }
         return child
@@ -87,7 +87,7 @@ public final class RunStop: Sendable {
     /// pulled (or if it already is), the task is cancelled after `grace`; if it has still not
     /// ended `abandonAfter` later (a blocking call that does not see cancellation), this returns
     /// without it by throwing ``Abandoned``. Cancelling the caller cancels the task at once.
-    public func perform<T: Sendable>(grace: Duration = .milliseconds(500), abandonAfter: Duration = .seconds(1),
+    package func perform<T: Sendable>(grace: Duration = .milliseconds(500), abandonAfter: Duration = .seconds(1),
                                      _ operation: @escaping @Sendable () async throws -> T) async throws -> T {
         let work = Task { try await operation() }
         let outcome = Outcome<T>()
@@ -109,10 +109,10 @@ public final class RunStop: Sendable {
     }
 
     /// Thrown by ``perform(grace:abandonAfter:_:)`` when the stopped work did not end in time.
-    public struct Abandoned: Error, CustomStringConvertible {
+    package struct Abandoned: Error, CustomStringConvertible {
         /// Creates the error.
-        public init() {}
-        public var description: String { "the stopped work did not end in time and was left behind" }
+        package init() {}
+        package var description: String { "the stopped work did not end in time and was left behind" }
     }
 
     /// Calls `observer` when the switch is pulled, at once if it already is.

@@ -1,7 +1,7 @@
 import Foundation
 
 /// What a run should do, decided before it takes any resource.
-public enum RunDecision: Sendable, Equatable {
+package enum RunDecision: Sendable, Equatable {
     /// Sync now.
     case run
     /// Record the reason, exit 0; the next firing tries again.
@@ -9,7 +9,7 @@ public enum RunDecision: Sendable, Equatable {
 }
 
 /// Why a run did nothing. None of these changes the backoff or the last success.
-public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
+package enum SkipReason: Sendable, Equatable, CustomStringConvertible {
     /// The job was cancelled (`bgsync cancel TAG`); `bgsync resume TAG` enables it again.
     case cancelled
     /// A periodic job whose interval (minus flex) has not elapsed since its last success.
@@ -23,10 +23,10 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
 
     /// One line for people and for the `reason` of `run --json` and history; ``cancelled``
     /// names the command with a `TAG` placeholder (see ``description(tag:)``).
-    public var description: String { description(tag: "TAG") }
+    package var description: String { description(tag: "TAG") }
 
     /// The description with the job's tag in the hint of ``cancelled``.
-    public func description(tag: String) -> String {
+    package func description(tag: String) -> String {
         switch self {
         case .cancelled:
             return "cancelled (bgsync resume \(tag) to enable)"
@@ -43,7 +43,7 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
 
     /// A stable identifier for scripts: `cancelled`, `not_due`, `backing_off`,
     /// `already_running`, `constraint`.
-    public var code: String {
+    package var code: String {
         switch self {
         case .cancelled: return "cancelled"
         case .notDue: return "not_due"
@@ -54,7 +54,7 @@ public enum SkipReason: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// When the job could run again, for the skips that know it.
-    public var until: Date? {
+    package var until: Date? {
         switch self {
         case .notDue(let until), .backingOff(let until, _): return until
         default: return nil

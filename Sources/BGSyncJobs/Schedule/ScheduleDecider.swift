@@ -25,10 +25,10 @@ import Foundation
 ///
 /// Whether another process is running the job is not decided here: the per-tag ``RunLock`` is
 /// the authority, taken before deciding.
-public enum ScheduleDecider {
+package enum ScheduleDecider {
     /// Whether a run at `now` should sync.
     /// - Parameter force: `--force`: ignores due time and backoff, not `cancelled`.
-    public static func decide(job: JobRecord?, policy: SchedulePolicy, now: Date, force: Bool) -> RunDecision {
+    package static func decide(job: JobRecord?, policy: SchedulePolicy, now: Date, force: Bool) -> RunDecision {
         guard let job else { return .run }
         if !job.enabled { return .skip(.cancelled) }
         if force || job.lastExitCode == SysExit.config { return .run }
@@ -48,7 +48,7 @@ public enum ScheduleDecider {
 
     /// The earliest time the job may sync without `--force` (nil: at any time), as ``decide``
     /// sees it; for status output.
-    public static func eligibleAt(job: JobRecord, policy: SchedulePolicy, now: Date) -> Date? {
+    package static func eligibleAt(job: JobRecord, policy: SchedulePolicy, now: Date) -> Date? {
         if job.lastExitCode == SysExit.config { return nil }
         let times = [dueDate(lastSuccess: job.lastSuccess, policy: policy, now: now), backoffUntil(job: job, policy: policy, now: now)]
         return times.compactMap { $0 }.max()
@@ -64,7 +64,7 @@ public enum ScheduleDecider {
     /// * `skipped`, `interrupted`: the due time from `lastSuccess` (neither moves the schedule:
     ///   an interrupted run is tried again at the next firing once it is due).
     /// - Parameter consecutiveFailures: the count after this outcome (1 after a first failure).
-    public static func nextEligible(after outcome: RunOutcome, consecutiveFailures: Int, policy: SchedulePolicy, now: Date,
+    package static func nextEligible(after outcome: RunOutcome, consecutiveFailures: Int, policy: SchedulePolicy, now: Date,
                                     lastSuccess: Date? = nil) -> Date? {
         switch outcome {
         case .synced, .refused:
@@ -80,7 +80,7 @@ public enum ScheduleDecider {
 
     /// WorkManager's backoff: exponential = `delay * 2^(n-1)`, linear = `delay * n`, capped at
     /// `backoffMax`; 0 when `failures < 1`.
-    public static func backoffDelay(failures: Int, policy: SchedulePolicy) -> Double {
+    package static func backoffDelay(failures: Int, policy: SchedulePolicy) -> Double {
         guard failures >= 1, policy.backoffDelay > 0 else { return 0 }
         let delay: Double
         switch policy.backoff {

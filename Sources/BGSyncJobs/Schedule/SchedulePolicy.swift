@@ -8,16 +8,16 @@ import Foundation
 /// * after a failure the job waits `backoffDelay(failures)` from that failure before the next
 ///   attempt (exponential: `delay * 2^(n-1)`, linear: `delay * n`, both capped at `backoffMax`);
 /// * a success resets the failure count.
-public struct SchedulePolicy: Sendable, Equatable {
+package struct SchedulePolicy: Sendable, Equatable {
     /// Seconds between successful syncs; nil means every run is due.
-    public var interval: Double?
+    package var interval: Double?
     /// The job is due from `lastSuccess + interval - flex` (clamped to `0...interval`).
-    public var flex: Double = 0
+    package var flex: Double = 0
     /// The run's deadline in seconds (the runner stops cleanly before it); nil = no deadline.
-    public var timeout: Double?
+    package var timeout: Double?
 
     /// How the retry delay grows with consecutive failures.
-    public enum Backoff: String, Sendable, CaseIterable {
+    package enum Backoff: String, Sendable, CaseIterable {
         /// `delay * 2^(n-1)`: 30s, 1m, 2m, 4m, … (WorkManager's default).
         case exponential
         /// `delay * n`: 30s, 1m, 1m30s, …
@@ -25,17 +25,17 @@ public struct SchedulePolicy: Sendable, Equatable {
     }
 
     /// How the retry delay grows.
-    public var backoff: Backoff = .exponential
+    package var backoff: Backoff = .exponential
     /// The delay before the first retry, in seconds.
-    public var backoffDelay: Double = 30
+    package var backoffDelay: Double = 30
     /// The longest delay between retries, in seconds (WorkManager's cap: 5 hours).
-    public var backoffMax: Double = 5 * 3600
+    package var backoffMax: Double = 5 * 3600
 
     /// The defaults: no interval (every run is due), no timeout, exponential backoff from 30s to 5h.
-    public init() {}
+    package init() {}
 
     /// A policy with the given values (defaults as ``init()``).
-    public init(interval: Double?, flex: Double = 0, timeout: Double? = nil, backoff: Backoff = .exponential,
+    package init(interval: Double?, flex: Double = 0, timeout: Double? = nil, backoff: Backoff = .exponential,
                 backoffDelay: Double = 30, backoffMax: Double = 5 * 3600) {
         self.interval = interval
         self.flex = flex
@@ -64,5 +64,5 @@ public enum RunOutcome: String, Sendable, CaseIterable {
 
     /// Whether this outcome adds one to the consecutive failures (and so to the backoff). An
     /// interrupted run (signal, `bgsync cancel`, its own timeout) did not fail: it does not.
-    public var countsAsFailure: Bool { self == .failed }
+    package var countsAsFailure: Bool { self == .failed }
 }

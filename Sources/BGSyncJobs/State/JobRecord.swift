@@ -5,42 +5,42 @@ import Foundation
 /// As returned by ``StateDatabase/job(_:)`` and ``StateDatabase/jobs()``, a run whose process
 /// died without recording an outcome (SIGKILL, OOM, power loss) is shown as the next run will
 /// record it: not running, last outcome `failed` with reason "process died", one more failure.
-public struct JobRecord: Sendable, Equatable {
+package struct JobRecord: Sendable, Equatable {
     /// The job's tag.
-    public var tag: String
+    package var tag: String
     /// False after `bgsync cancel TAG`, true again after `bgsync resume TAG`.
-    public var enabled: Bool
+    package var enabled: Bool
     /// When the last run (of any outcome, skips included) started.
-    public var lastRun: Date?
+    package var lastRun: Date?
     /// How the last run ended.
-    public var lastOutcome: RunOutcome?
+    package var lastOutcome: RunOutcome?
     /// Why the last run did not sync (skip reason, failure summary), nil after a sync.
-    public var lastReason: String?
+    package var lastReason: String?
     /// The exit code of the last run that was not skipped (nil before the first, and for a run
     /// whose process died). ``ScheduleDecider`` keeps a job whose configuration failed (78) due.
-    public var lastExitCode: Int32?
+    package var lastExitCode: Int32?
     /// When the last successful sync finished.
-    public var lastSuccess: Date?
+    package var lastSuccess: Date?
     /// When the last failed or interrupted run finished (the backoff counts from there).
-    public var lastFailure: Date?
+    package var lastFailure: Date?
     /// Failed or interrupted runs since the last success.
-    public var consecutiveFailures: Int
+    package var consecutiveFailures: Int
     /// When the job may sync again without `--force`, as computed when its last run finished
     /// (nil: at any time). ``ScheduleDecider`` recomputes it from the current policy.
-    public var nextEligible: Date?
+    package var nextEligible: Date?
     /// The pid of the process running the job now, if any.
-    public var runningPID: Int32?
+    package var runningPID: Int32?
     /// When the running run started.
-    public var runningSince: Date?
+    package var runningSince: Date?
     /// Live progress of the running run, as JSON text (counters so far).
-    public var progress: String?
+    package var progress: String?
     /// The job file of the last run.
-    public var jobFile: String?
+    package var jobFile: String?
 
     /// Whether a process is running the job now (its liveness checked when read).
-    public var isRunning: Bool { runningPID != nil }
+    package var isRunning: Bool { runningPID != nil }
 
-    public init(tag: String, enabled: Bool = true, lastRun: Date? = nil, lastOutcome: RunOutcome? = nil, lastReason: String? = nil,
+    package init(tag: String, enabled: Bool = true, lastRun: Date? = nil, lastOutcome: RunOutcome? = nil, lastReason: String? = nil,
                 lastExitCode: Int32? = nil, lastSuccess: Date? = nil, lastFailure: Date? = nil, consecutiveFailures: Int = 0, nextEligible: Date? = nil,
                 runningPID: Int32? = nil, runningSince: Date? = nil, progress: String? = nil, jobFile: String? = nil) {
         self.tag = tag
@@ -61,29 +61,29 @@ public struct JobRecord: Sendable, Equatable {
 }
 
 /// One run in the history (`runs`), skips included.
-public struct RunRecord: Sendable, Equatable {
+package struct RunRecord: Sendable, Equatable {
     /// Increasing with every run: newer runs have greater ids.
-    public var id: Int64
+    package var id: Int64
     /// The job's tag.
-    public var tag: String
+    package var tag: String
     /// When the run started.
-    public var startedAt: Date
+    package var startedAt: Date
     /// When it ended; nil while running, and for a run whose process died.
-    public var finishedAt: Date?
+    package var finishedAt: Date?
     /// How it ended; nil while running.
-    public var outcome: RunOutcome?
+    package var outcome: RunOutcome?
     /// Why it did not sync (skip reason, failure summary).
-    public var reason: String?
+    package var reason: String?
     /// The error message of a failed run.
-    public var error: String?
+    package var error: String?
     /// The exit code of the run's process.
-    public var exitCode: Int32?
+    package var exitCode: Int32?
     /// JSON text of the counters (per direction `docs_read`, `docs_written`, …).
-    public var result: String?
+    package var result: String?
     /// The pid of the run's process.
-    public var pid: Int32
+    package var pid: Int32
 
-    public init(id: Int64, tag: String, startedAt: Date, finishedAt: Date? = nil, outcome: RunOutcome? = nil, reason: String? = nil,
+    package init(id: Int64, tag: String, startedAt: Date, finishedAt: Date? = nil, outcome: RunOutcome? = nil, reason: String? = nil,
                 error: String? = nil, exitCode: Int32? = nil, result: String? = nil, pid: Int32) {
         self.id = id
         self.tag = tag
@@ -98,5 +98,5 @@ public struct RunRecord: Sendable, Equatable {
     }
 
     /// Seconds from start to finish, when both are known.
-    public var duration: Double? { finishedAt.map { $0.timeIntervalSince(startedAt) } }
+    package var duration: Double? { finishedAt.map { $0.timeIntervalSince(startedAt) } }
 }

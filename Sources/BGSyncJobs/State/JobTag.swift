@@ -1,17 +1,17 @@
 /// Job tags name files (`locks/<tag>.lock`): `^[A-Za-z0-9][A-Za-z0-9._-]*$`, at most 128 bytes.
-public enum JobTag {
+package enum JobTag {
     /// The longest tag accepted, in bytes.
-    public static let maxLength = 128
+    package static let maxLength = 128
 
     /// Whether `tag` is a valid tag.
-    public static func isValid(_ tag: String) -> Bool {
+    package static func isValid(_ tag: String) -> Bool {
         let bytes = Array(tag.utf8)
         guard let first = bytes.first, bytes.count <= maxLength, isAlphanumeric(first) else { return false }
         return bytes.allSatisfy { isAlphanumeric($0) || $0 == UInt8(ascii: ".") || $0 == UInt8(ascii: "_") || $0 == UInt8(ascii: "-") }
     }
 
     /// Throws ``StateError`` (``StateError/Kind/invalidTag``) unless `tag` is valid.
-    public static func validate(_ tag: String) throws {
+    package static func validate(_ tag: String) throws {
         guard !isValid(tag) else { return }
         let shown = tag.count > 60 ? String(tag.prefix(60)) + "…" : tag
         throw StateError(.invalidTag, "invalid job tag \"\(shown)\": a tag names files, so it must start with an ASCII letter or digit, contain only letters, digits, '.', '_' and '-', and be at most \(maxLength) bytes")

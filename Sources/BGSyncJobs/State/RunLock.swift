@@ -19,9 +19,9 @@ import Darwin
 ///
 /// The holder writes its pid into the file (for "already running (pid N)") and empties it on
 /// release.
-public final class RunLock: Sendable {
+package final class RunLock: Sendable {
     /// The lock file.
-    public let path: String
+    package let path: String
     private let descriptor: Mutex<Int32?>
 
     private init(path: String, descriptor: Int32?) {
@@ -32,7 +32,7 @@ public final class RunLock: Sendable {
     deinit { release() }
 
     /// The lock file of `tag`.
-    public static func path(stateDirectory: String, tag: String) -> String {
+    package static func path(stateDirectory: String, tag: String) -> String {
         let base = stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/"
         return base + "locks/" + tag + ".lock"
     }
@@ -44,7 +44,7 @@ public final class RunLock: Sendable {
     /// - Returns: the lock, or nil when another process (or another ``RunLock`` of this one)
     ///   holds it.
     /// - Throws: ``StateError`` for an invalid tag or a lock file that cannot be created or opened.
-    public static func acquire(stateDirectory: String, tag: String, creating: Bool = true) throws -> RunLock? {
+    package static func acquire(stateDirectory: String, tag: String, creating: Bool = true) throws -> RunLock? {
         try JobTag.validate(tag)
         let base = stateDirectory.hasSuffix("/") ? stateDirectory : stateDirectory + "/"
         let path = path(stateDirectory: stateDirectory, tag: tag)
@@ -76,7 +76,7 @@ public final class RunLock: Sendable {
 
     /// The pid that the current holder of `tag`'s lock wrote, if that process is alive; nil when
     /// the lock is free (or was held by a process that died without releasing it).
-    public static func holderPID(stateDirectory: String, tag: String) -> Int32? {
+    package static func holderPID(stateDirectory: String, tag: String) -> Int32? {
         guard JobTag.isValid(tag) else { return nil }
         let path = path(stateDirectory: stateDirectory, tag: tag)
         let fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW)
@@ -92,7 +92,7 @@ public final class RunLock: Sendable {
 
     /// Releases the lock (empties the file first); later calls do nothing. Also done on deinit
     /// and, by the kernel, when the process exits.
-    public func release() {
+    package func release() {
         descriptor.withLock { fd in
             guard let open = fd else { return }
             _ = ftruncate(open, 0)
@@ -103,5 +103,5 @@ public final class RunLock: Sendable {
     }
 
     /// Whether this object still holds the lock.
-    public var isHeld: Bool { descriptor.withLock { $0 != nil } }
+    package var isHeld: Bool { descriptor.withLock { $0 != nil } }
 }

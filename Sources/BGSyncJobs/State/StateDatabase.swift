@@ -32,16 +32,16 @@ import Darwin
 /// show such a row (its pid no longer alive) as not running, failed with reason "process died";
 /// the next ``beginRun(tag:pid:jobFile:at:)`` records it so in the history. It counts as a
 /// failure for backoff: a job that crashes its process every time is retried ever more slowly.
-public final class StateDatabase: Sendable {
+package final class StateDatabase: Sendable {
     /// The file name of the database in the state directory.
-    public static let fileName = "state.sqlite"
+    package static let fileName = "state.sqlite"
     /// How long a writer waits for another process's write before failing.
-    public static let busyTimeout: TimeInterval = 10
+    package static let busyTimeout: TimeInterval = 10
     /// The reason recorded for a run whose process died without recording an outcome.
-    public static let processDiedReason = "process died"
+    package static let processDiedReason = "process died"
 
     /// The path of `state.sqlite`.
-    public let path: String
+    package let path: String
     private let queue: DatabaseQueue
 
     private init(path: String, queue: DatabaseQueue) {
@@ -56,14 +56,14 @@ public final class StateDatabase: Sendable {
     /// - Throws: ``StateError`` naming the file: ``StateError/Kind/notAStateDatabase`` for a
     ///   corrupt or foreign file (left untouched: history is never silently reset), or
     ///   ``StateError/Kind/io``.
-    public static func open(directory: String) throws -> StateDatabase {
+    package static func open(directory: String) throws -> StateDatabase {
         try createDirectory(directory)
         return try open(path: directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName)
     }
 
     /// Opens the state database of `directory` if it exists, without creating anything (for
     /// commands that only read, such as `status`); nil when there is none yet.
-    public static func openIfPresent(directory: String) throws -> StateDatabase? {
+    package static func openIfPresent(directory: String) throws -> StateDatabase? {
         let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         return try open(path: path)
@@ -72,7 +72,7 @@ public final class StateDatabase: Sendable {
     /// Opens the state database of `directory` for reading only, if it exists: nothing is
     /// created, migrated or written (for `check` and dry runs, which must change nothing); nil
     /// when there is none yet. A database of an older schema is read as it is.
-    public static func openReadOnly(directory: String) throws -> StateDatabase? {
+    package static func openReadOnly(directory: String) throws -> StateDatabase? {
         let path = directory.hasSuffix("/") ? directory + fileName : directory + "/" + fileName
         guard FileManager.default.fileExists(atPath: path) else { return nil }
         var configuration = Configuration()
@@ -140,14 +140,14 @@ public final class StateDatabase: Sendable {
     // MARK: Reading
 
     /// The record of `tag`, nil when the job never ran (and was never cancelled).
-    public func job(_ tag: String) throws -> JobRecord? {
+    package func job(_ tag: String) throws -> JobRecord? {
         try read { db in
             try Row.fetchOne(db, sql: "SELECT * FROM jobs WHERE tag = ?", arguments: [tag]).map { Self.presented(Self.jobRecord($0)) }
         }
     }
 
     /// Every job's record, by tag.
-    public func jobs() throws -> [JobRecord] {
+    package func jobs() throws -> [JobRecord] {
         try read { db in
             try Row.fetchAll(db, sql: "SELECT * FROM jobs ORDER BY tag").map { Self.presented(Self.jobRecord($0)) }
         }
@@ -155,7 +155,7 @@ public final class StateDatabase: Sendable {
 
     /// Runs, newest first: all jobs' when `tag` is nil. A run whose process died shows as failed
     /// with reason "process died".
-    public func history(tag: String?, limit: Int) throws -> [RunRecord] {
+    package func history(tag: String?, limit: Int) throws -> [RunRecord] {
         try read { db in
             let rows: [Row]
             if let tag {
@@ -179,7 +179,7 @@ public final class StateDatabase: Sendable {
     /// Records that `pid` starts running the job now, and returns the new run's id. Call it with
     /// the tag's ``RunLock`` held: a run still marked running is then certainly abandoned, and is
     /// recorded as failed ("process died", one more consecutive failure).
-    public func beginRun(tag: String, pid: Int32, jobFile: String?, at: Date) throws -> Int64 {
+    package func beginRun(tag: String, pid: Int32, jobFile: String?, at: Date) throws -> Int64 {
         try JobTag.validate(tag)
         return try write { db in
             try db.execute(sql: "INSERT OR IGNORE INTO jobs (tag) VALUES (?)", arguments: [tag])
@@ -198,7 +198,7 @@ public final class StateDatabase: Sendable {
 
     /// Replaces the live progress of the running run (JSON text). Cheap, but a write: the caller
     /// throttles (say once a second). Ignored when `runID` is no longer the job's running run.
-    public func updateProgress(runID: Int64, tag: String, json: String) throws {
+    package func updateProgress(runID: Int64, tag: String, json: String) throws {
         try write { db in
             try db.execute(sql: "UPDATE jobs SET progress = ? WHERE tag = ? AND running_run_id = ?", arguments: [json, tag, runID])
         }
@@ -215,7 +215,7 @@ public final class StateDatabase: Sendable {
     /// The next eligible time comes from ``ScheduleDecider/nextEligible(after:consecutiveFailures:policy:now:lastSuccess:)``.
     /// - Throws: ``StateError/Kind/unknownRun`` when `runID` is not a run of `tag`.
     @discardableResult
-    public func finishRun(runID: Int64, tag: String, outcome: RunOutcome, reason: String?, error: String?, exitCode: Int32,
+    package func finishRun(runID: Int64, tag: String, outcome: RunOutcome, reason: String?, error: String?, exitCode: Int32,
                           resultJSON: String?, policy: SchedulePolicy, at: Date) throws -> JobRecord {
         try write { db in
             guard let startedAt = try Double.fetchOne(db, sql: "SELECT started_at FROM runs WHERE id = ? AND tag = ?", arguments: [runID, tag]),
@@ -269,7 +269,7 @@ public final class StateDatabase: Sendable {
     /// stay as they were, and so does a running run. An "already running" skip only adds the
     /// history row: the job's last outcome stays the one of the run that holds the lock (or
     /// ran before it), so `status` keeps telling how the job really did.
-    public func recordSkip(tag: String, reason: SkipReason, pid: Int32, jobFile: String?, at: Date) throws {
+    package func recordSkip(tag: String, reason: SkipReason, pid: Int32, jobFile: String?, at: Date) throws {
         try JobTag.validate(tag)
         let text = reason.description(tag: tag)
         try write { db in
@@ -289,7 +289,7 @@ public final class StateDatabase: Sendable {
     /// `bgsync cancel TAG` (false) and `bgsync resume TAG` (true). A job not seen yet gets a
     /// record, so that cancelling it before its first run works (the command checks first that
     /// a job file or this database knows the tag). Backoff is kept on resume.
-    public func setEnabled(_ tag: String, _ enabled: Bool) throws {
+    package func setEnabled(_ tag: String, _ enabled: Bool) throws {
         try JobTag.validate(tag)
         try write { db in
             try db.execute(sql: "INSERT INTO jobs (tag, enabled) VALUES (?, ?) ON CONFLICT (tag) DO UPDATE SET enabled = excluded.enabled",
@@ -299,7 +299,7 @@ public final class StateDatabase: Sendable {
 
     /// Deletes all but the newest `keepPerTag` runs of each job (never a running run). Call it
     /// after finishing a run, e.g. with 1000 (about ten days of skips from a 15-minute timer).
-    public func pruneHistory(keepPerTag: Int) throws {
+    package func pruneHistory(keepPerTag: Int) throws {
         try write { db in
             try db.execute(sql: """
                 DELETE FROM runs
@@ -314,14 +314,14 @@ public final class StateDatabase: Sendable {
     /// Whether a process with this pid exists (`kill(pid, 0)`; a process of another user counts).
     /// Pids are reused, so a dead run may look alive until its pid is reused no more; the run
     /// lock, not this, is what keeps two runs apart.
-    public static func isAlive(pid: Int32) -> Bool {
+    package static func isAlive(pid: Int32) -> Bool {
         guard pid > 0 else { return false }
         if kill(pid, 0) == 0 { return true }
         return errno == EPERM
     }
 
     /// Whether a process with this pid exists; see ``isAlive(pid:)-swift.type.method``.
-    public func isAlive(pid: Int32) -> Bool { Self.isAlive(pid: pid) }
+    package func isAlive(pid: Int32) -> Bool { Self.isAlive(pid: pid) }
 
     // MARK: Rows
 

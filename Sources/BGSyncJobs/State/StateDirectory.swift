@@ -5,7 +5,7 @@ import Darwin
 #endif
 
 /// Where the state database and the lock files live (DESIGN §5).
-public enum StateDirectory {
+package enum StateDirectory {
     /// The state directory, first match wins:
     /// 1. `override` (`--state-dir`), when not empty;
     /// 2. `$STATE_DIRECTORY` (systemd's `StateDirectory=`; a colon-separated list → its first entry);
@@ -15,7 +15,7 @@ public enum StateDirectory {
     ///    or relative).
     ///
     /// Reads only `environment`, never the process's own, so tests can pass fakes.
-    public static func resolve(override: String?, environment: [String: String], isRoot: Bool) -> String {
+    package static func resolve(override: String?, environment: [String: String], isRoot: Bool) -> String {
         if let override, !override.isEmpty { return override }
         if let list = environment["STATE_DIRECTORY"],
            let first = list.split(separator: ":", omittingEmptySubsequences: true).first {

@@ -4,9 +4,9 @@ import Foundation
 /// Exit 74 (local I/O) for all kinds but ``Kind/invalidTag``, which is a configuration error (78)
 /// when it comes from a job file and a usage error (64) from the command line, and
 /// ``Kind/permission`` (77).
-public struct StateError: Error, Sendable, CustomStringConvertible {
+package struct StateError: Error, Sendable, CustomStringConvertible {
     /// The kind of problem.
-    public enum Kind: String, Sendable {
+    package enum Kind: String, Sendable {
         /// The file is not a bgsync state database (corrupt, foreign, or from a newer bgsync).
         /// It is left untouched: history is never silently reset.
         case notAStateDatabase
@@ -23,20 +23,20 @@ public struct StateError: Error, Sendable, CustomStringConvertible {
     }
 
     /// The kind of problem.
-    public let kind: Kind
+    package let kind: Kind
     /// The whole message, starting with the path of the file at fault (if any).
-    public let message: String
+    package let message: String
     /// The file at fault, if any.
-    public let path: String?
+    package let path: String?
 
     /// Creates an error.
-    public init(_ kind: Kind, _ message: String, path: String? = nil) {
+    package init(_ kind: Kind, _ message: String, path: String? = nil) {
         self.kind = kind
         self.message = message
         self.path = path
     }
 
-    public var description: String { message }
+    package var description: String { message }
 
     /// `.permission` when `code` (an `errno`) says permission was refused, else `.io`.
     static func kind(errno code: Int32) -> Kind {

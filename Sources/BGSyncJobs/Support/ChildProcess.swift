@@ -27,39 +27,39 @@ import Darwin
 /// happens on a thread of its own (never on Swift's cooperative pool or Dispatch's, where a
 /// blocked thread would starve others). ``runSynchronously(_:input:environment:timeout:maxOutput:)``
 /// runs the same code on the calling thread, for the few synchronous callers (the probes).
-public enum ChildProcess {
+package enum ChildProcess {
     /// What a program did.
-    public struct Outcome: Sendable, Equatable {
+    package struct Outcome: Sendable, Equatable {
         /// The exit status when it exited by itself, nil when a signal ended it or it timed out.
-        public var status: Int32?
+        package var status: Int32?
         /// The signal that ended it, when one did (including the SIGTERM/SIGKILL of a timeout).
-        public var signal: Int32?
+        package var signal: Int32?
         /// Standard output (at most `maxOutput` bytes).
-        public var stdout: [UInt8]
+        package var stdout: [UInt8]
         /// Standard error (at most `maxOutput` bytes).
-        public var stderr: [UInt8]
+        package var stderr: [UInt8]
         /// Whether the deadline passed while the program, or something it started, still ran or
         /// held its output open; its process group was then killed.
-        public var timedOut: Bool
+        package var timedOut: Bool
 
         /// Exited with status 0 before the deadline.
-        public var succeeded: Bool { status == 0 && !timedOut }
+        package var succeeded: Bool { status == 0 && !timedOut }
 
         /// How it ended, for messages: "timed out after 5s", "exited with 3", "killed by signal 9".
-        public func ending(timeout: Double) -> String {
+        package func ending(timeout: Double) -> String {
             if timedOut { return "timed out after \(DurationText.format(timeout))" }
             if let status { return "exited with \(status)" }
             return "killed by signal \(signal.map(String.init) ?? "?")"
         }
 
         /// The last `limit` bytes of stderr as text, trimmed.
-        public func stderrTail(_ limit: Int = 500) -> String {
+        package func stderrTail(_ limit: Int = 500) -> String {
             String(decoding: stderr.suffix(limit), as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         }
     }
 
     /// How long the process group has between SIGTERM and SIGKILL at a timeout or cancellation.
-    public static let killGrace: Double = 0.5
+    package static let killGrace: Double = 0.5
 
     /// Runs `argv[0]` with `argv[1…]` on a thread of its own and waits without blocking the
     /// caller's thread.
@@ -69,7 +69,7 @@ public enum ChildProcess {
     /// is already cancelled.
     /// - Throws: `CancellationError`; ``JobError`` (configuration) when the program cannot be
     ///   started, naming it and why.
-    public static func run(_ argv: [String], input: [UInt8] = [], environment: [String: String]? = nil,
+    package static func run(_ argv: [String], input: [UInt8] = [], environment: [String: String]? = nil,
                            timeout: Double = 30, maxOutput: Int = 4 << 20) async throws -> Outcome {
         try Task.checkCancellation()
         let request = ChildRequest(argv: argv, input: input, environment: environment, timeout: timeout, maxOutput: maxOutput)
@@ -93,7 +93,7 @@ public enum ChildProcess {
     /// The same as ``run(_:input:environment:timeout:maxOutput:)``, blocking the calling thread
     /// (at most `timeout` plus ``killGrace``). For synchronous callers with short timeouts only.
     /// - Throws: ``JobError`` (configuration) when the program cannot be started.
-    public static func runSynchronously(_ argv: [String], input: [UInt8] = [], environment: [String: String]? = nil,
+    package static func runSynchronously(_ argv: [String], input: [UInt8] = [], environment: [String: String]? = nil,
                                         timeout: Double = 30, maxOutput: Int = 4 << 20) throws -> Outcome {
         let request = ChildRequest(argv: argv, input: input, environment: environment, timeout: timeout, maxOutput: maxOutput)
         return try ChildSession.execute(request, wake: nil).outcome
@@ -102,7 +102,7 @@ public enum ChildProcess {
     /// Ignores SIGPIPE in this process (once): writing to a pipe whose reader has gone then
     /// fails with EPIPE instead of killing bgsync. The CLI calls it at start; every run calls
     /// it too, for programs that embed the library.
-    public static let ignoreSIGPIPE: Void = {
+    package static let ignoreSIGPIPE: Void = {
         _ = signal(SIGPIPE, SIG_IGN)
     }()
 }

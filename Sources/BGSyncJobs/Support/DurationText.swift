@@ -1,10 +1,10 @@
 import Foundation
 
 /// Durations as job files write them: `30s`, `10m`, `12h`, `2d`, `1h30m`, `500ms`.
-public enum DurationText {
+package enum DurationText {
     /// Parses a duration into seconds.
     /// - Returns: nil when the text is not a duration (the caller names the key at fault).
-    public static func seconds(_ text: String) -> Double? {
+    package static func seconds(_ text: String) -> Double? {
         let units: [(String, Double)] = [("ms", 0.001), ("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604_800)]
         var rest = Substring(text.trimmingCharacters(in: .whitespaces))
         guard !rest.isEmpty else { return nil }
@@ -22,10 +22,10 @@ public enum DurationText {
 
     /// The longest duration accepted, in seconds (100 years): longer ones are typing mistakes,
     /// and would overflow the integer time arithmetic of timeouts and schedules.
-    public static let maximum: Double = 100 * 365 * 86400
+    package static let maximum: Double = 100 * 365 * 86400
 
     /// Formats seconds the way job files write them (`1h30m`, `45s`).
-    public static func format(_ seconds: Double) -> String {
+    package static func format(_ seconds: Double) -> String {
         if seconds < 1 && seconds > 0 { return "\(Int((seconds * 1000).rounded()))ms" }
         var remaining = Int(seconds.rounded())
         if remaining == 0 { return "0s" }
@@ -38,5 +38,5 @@ public enum DurationText {
     }
 
     /// What a duration looks like, for error messages.
-    public static let accepted = "a duration such as \"30s\", \"10m\", \"12h\", \"2d\" or \"1h30m\""
+    package static let accepted = "a duration such as \"30s\", \"10m\", \"12h\", \"2d\" or \"1h30m\""
 }

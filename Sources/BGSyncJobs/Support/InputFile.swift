@@ -7,11 +7,11 @@ import Glibc
 /// (naming a missing directory on its path) or a directory where a file was expected
 /// (``JobError/Kind/missingFile``, exit 66), or a permission problem (``JobError/Kind/permission``,
 /// exit 77).
-public enum InputFile {
+package enum InputFile {
     /// Checks that `path` names a regular file this process can read; `what` names it in the
     /// message ("job file", "database file").
     /// - Throws: ``JobError`` (`missingFile` or `permission`).
-    public static func checkReadable(_ path: String, what: String) throws {
+    package static func checkReadable(_ path: String, what: String) throws {
         var info = stat()
         guard stat(path, &info) == 0 else {
             throw missingOrDenied(path, errno: errno, what: what)
@@ -31,7 +31,7 @@ public enum InputFile {
     /// this user can write it, or, when it does not exist, that the directory it goes in exists
     /// and can take a new file.
     /// - Throws: ``JobError`` (`missingFile` naming the missing directory, or `permission`).
-    public static func checkCreatable(_ path: String, what: String) throws {
+    package static func checkCreatable(_ path: String, what: String) throws {
         var info = stat()
         if stat(path, &info) == 0 {
             if info.st_mode & S_IFMT == S_IFDIR {

@@ -7,6 +7,6 @@ import Darwin
 #endif
 
 /// `write(2)` under a name that does not clash with Foundation's methods of the same name.
-public func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
+package func posixWrite(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int) -> Int {
     write(fd, bytes, count)
 }

@@ -16,7 +16,7 @@ public enum DeletionLimit: Sendable, Equatable, CustomStringConvertible {
     public static let standard = DeletionLimit.percent(50)
 
     /// What ``init(parsing:)`` accepts, for error messages.
-    public static let accepted = "a percentage of the remote's documents such as \"50%\" (0 to 100 %), or a number of documents such as 200"
+    package static let accepted = "a percentage of the remote's documents such as \"50%\" (0 to 100 %), or a number of documents such as 200"
 
     /// Parses `"50%"`, `"12.5%"` (0 to 100) or `"200"` (a non-negative whole number of documents);
     /// nil for anything else.
@@ -41,7 +41,7 @@ public enum DeletionLimit: Sendable, Equatable, CustomStringConvertible {
 
     /// Whether deleting `deletions` of `documentCount` live documents stays within the limit.
     /// A remote without documents (`documentCount` 0) allows everything: nothing live to lose.
-    public func allows(_ deletions: Int, of documentCount: Int) -> Bool {
+    package func allows(_ deletions: Int, of documentCount: Int) -> Bool {
         guard documentCount > 0 else { return true }
         switch self {
         case .percent(let percent): return Double(deletions) * 100 <= percent * Double(documentCount)

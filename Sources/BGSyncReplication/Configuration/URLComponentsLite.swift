@@ -54,7 +54,7 @@ public struct URLComponentsLite: Sendable, Equatable, CustomStringConvertible {
     /// Redacts the user info of every URL in `text` — a URL, or a message or log line that
     /// holds any number of them: `https://user:pass@host/db` → `https://***@host/db`. The one
     /// redactor: errors, log lines and reports all go through it.
-    public static func redact(_ text: String) -> String {
+    package static func redact(_ text: String) -> String {
         guard text.contains("@"), text.contains("://") else { return text }
         var output = ""
         var rest = Substring(text)

@@ -105,7 +105,7 @@ public struct BuiltInConflictResolver: ConflictResolver, Equatable {
     }
 
     /// The leaf this rule keeps.
-    public func choose(_ conflict: Conflict) -> RevisionID {
+    package func choose(_ conflict: Conflict) -> RevisionID {
         switch rule {
         case .deterministic:
             return Self.deterministicChoice(conflict.leaves)

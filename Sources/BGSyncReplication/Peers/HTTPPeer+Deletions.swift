@@ -2,14 +2,14 @@ import BGSyncStore
 
 extension HTTPPeer {
     /// `doc_count` from the `GET /db` of ``open()``: no extra request.
-    public func liveDocumentCount() async throws -> Int? {
+    package func liveDocumentCount() async throws -> Int? {
         if documentCountAtOpen == nil { _ = try await open() }
         return documentCountAtOpen
     }
 
     /// `POST /db/_all_docs` with `{"keys":[…]}`: a live document's row has a `value` without
     /// `"deleted":true`; a missing one is `{"key":…,"error":"not_found"}`.
-    public func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
+    package func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         var body = "{\"keys\":["
         for (index, id) in ids.enumerated() {

@@ -6,7 +6,7 @@ import Synchronization
 
 /// A CouchDB-compatible database over HTTP (Apache CouchDB, Cloudant, PouchDB Server,
 /// Couchbase Sync Gateway).
-public final class HTTPPeer: ReplicationPeer {
+package final class HTTPPeer: ReplicationPeer {
     let client: CouchClient
     private let state = Mutex(State())
 
@@ -23,27 +23,27 @@ public final class HTTPPeer: ReplicationPeer {
     /// Connects lazily to the database at `url`.
     /// - Parameter spoolDirectory: where attachment data larger than
     ///   ``FetchedRevision/inlineAttachmentLimit`` waits on its way (best beside the local store).
-    public init(url: URLComponentsLite, options: HTTPOptions, logger: Logger, spoolDirectory: String = NSTemporaryDirectory()) throws {
+    package init(url: URLComponentsLite, options: HTTPOptions, logger: Logger, spoolDirectory: String = NSTemporaryDirectory()) throws {
         client = try CouchClient(url: url, options: options, logger: logger)
         self.spoolDirectory = spoolDirectory
     }
 
     /// Closes connections; call once done.
-    public func shutdown() async {
+    package func shutdown() async {
         await client.shutdown()
     }
 
-    public var displayName: String { client.url.description }
+    package var displayName: String { client.url.description }
 
     /// A checkpoint is a request of its own (`PUT _local/…`).
-    public var checkpointsWithWrites: Bool { false }
+    package var checkpointsWithWrites: Bool { false }
 
-    public var traffic: PeerTraffic {
+    package var traffic: PeerTraffic {
         let bytes = client.bytes
         return PeerTraffic(requests: client.requestCount, bytesReceived: bytes.received, bytesSent: bytes.sent)
     }
 
-    public func open() async throws -> String {
+    package func open() async throws -> String {
         if let identity = state.withLock({ $0.identity }) { return identity }
         let response = try await client.send(.GET, "")
         try check(response, "GET \(displayName)")
@@ -62,7 +62,7 @@ public final class HTTPPeer: ReplicationPeer {
 
     /// `error` with the credentials this peer sends removed from its message (a server may
     /// echo them in any text it returns); what else it carries is kept.
-    public func scrubbed(_ error: ReplicationError) -> ReplicationError {
+    package func scrubbed(_ error: ReplicationError) -> ReplicationError {
         var clean = ReplicationError(error.kind, client.scrub(error.message))
         clean.partialResult = error.partialResult
         return clean
@@ -96,7 +96,7 @@ public final class HTTPPeer: ReplicationPeer {
         return client.scrub(URLComponentsLite.redact(absolute))
     }
 
-    public func readCheckpoint(id: String) async throws -> JSONValue? {
+    package func readCheckpoint(id: String) async throws -> JSONValue? {
         let path = "/_local/" + id
         let response = try await client.send(.GET, path)
         if response.status == 404, response.couchError?.reason != "Database does not exist." { return nil }
@@ -106,7 +106,7 @@ public final class HTTPPeer: ReplicationPeer {
         return value
     }
 
-    public func writeCheckpoint(id: String, body: JSONValue) async throws {
+    package func writeCheckpoint(id: String, body: JSONValue) async throws {
         let path = "/_local/" + id
         for attempt in 0..<2 {
             var document = body.objectValue ?? JSONObject()
@@ -123,7 +123,7 @@ public final class HTTPPeer: ReplicationPeer {
         }
     }
 
-    public func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
+    package func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
         var query = [("style", "all_docs"), ("since", since.queryValue), ("limit", String(limit))]
         var body: [UInt8]?
         switch filter {
@@ -186,7 +186,7 @@ public final class HTTPPeer: ReplicationPeer {
         return ChangesBatch(rows: rows, lastSeq: lastSeq, rowsBeforeFilter: results.count)
     }
 
-    public func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
+    package func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
         guard !revisions.isEmpty else { return [:] }
         var body = "{"
         for (index, item) in revisions.enumerated() {
@@ -225,7 +225,7 @@ public final class HTTPPeer: ReplicationPeer {
     /// Fetches the revisions with attachment stubs, then the attachment data the target lacks
     /// (``AttachmentFetch``): small data inline with a second fetch of those documents, larger
     /// data to files, one request per attachment.
-    public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
+    package func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
         let fetched = try await fetchRevisions(requests, attachmentData: false)
         return try await AttachmentFetch(peer: self).complete(fetched, requests: requests)
     }
@@ -389,7 +389,7 @@ public final class HTTPPeer: ReplicationPeer {
         return fetched
     }
 
-    public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         var result = WriteResult(written: 0, failures: [])
         let withFiles = revisions.filter { !$0.spooled.isEmpty }
         let inline = withFiles.isEmpty ? revisions : revisions.filter { $0.spooled.isEmpty }

@@ -1,11 +1,11 @@
 import BGSyncStore
 
 extension LocalPeer {
-    public func liveDocumentCount() async throws -> Int? {
+    package func liveDocumentCount() async throws -> Int? {
         try read { try $0.liveDocumentCount() }
     }
 
-    public func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
+    package func liveDocumentIDs(among ids: [String]) async throws -> Set<String> {
         try read { try $0.liveDocumentIDs(among: ids) }
     }
 

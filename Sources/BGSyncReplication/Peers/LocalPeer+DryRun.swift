@@ -6,7 +6,7 @@ extension LocalPeer {
     /// read-only (nothing is migrated or written), a missing one as an empty store in memory —
     /// what a real run would create, and find nothing in — without creating the file.
     /// - Throws: ``ReplicationError`` (`localStore`) naming the file.
-    public init(inspectingAt path: String) throws {
+    package init(inspectingAt path: String) throws {
         do {
             if FileManager.default.fileExists(atPath: path) {
                 self.init(store: try DocumentStore.open(at: path, mode: .readOnly))

@@ -3,16 +3,16 @@ import Foundation
 
 /// A local bgsync store as a replication peer: the local side of every run, or the remote side
 /// when the remote is another store file (`file:/path`).
-public struct LocalPeer: ReplicationPeer {
+package struct LocalPeer: ReplicationPeer {
     /// The store (writes, and reads unless `reader` is another connection).
-    public let store: DocumentStore
+    package let store: DocumentStore
     /// Where the feed, `revs_diff`, fetches and checkpoints are read: a second connection lets
     /// them run while a batch is being written through `store`.
     let reader: DocumentStore
 
     /// Wraps an open store; `reader` is a second connection to it for reads
     /// (``DocumentStore/concurrentReader()``), or the store itself.
-    public init(store: DocumentStore, reader: DocumentStore? = nil) {
+    package init(store: DocumentStore, reader: DocumentStore? = nil) {
         self.store = store
         self.reader = reader ?? store
     }
@@ -21,7 +21,7 @@ public struct LocalPeer: ReplicationPeer {
     /// created only when `create` is true.
     /// - Throws: ``ReplicationError`` `missingDatabase` naming a missing file that was not to be
     ///   created, `localStore` for any other failure.
-    public init(openingAt path: String, create: Bool = true) throws {
+    package init(openingAt path: String, create: Bool = true) throws {
         if !create && !FileManager.default.fileExists(atPath: path) {
             throw ReplicationError(.missingDatabase, "\(path): no such database file (bgsync creates it only when asked: create_target = true, or sync --create-target)")
         }
@@ -33,40 +33,40 @@ public struct LocalPeer: ReplicationPeer {
         }
     }
 
-    public var displayName: String { "file:" + store.path }
+    package var displayName: String { "file:" + store.path }
 
     /// Where attachment data too big to hold in memory waits on its way in or out: beside the
     /// store (the same file system, and not a `tmpfs` that would hold it in memory).
-    public var spoolDirectory: String {
+    package var spoolDirectory: String {
         let directory = (store.path as NSString).deletingLastPathComponent
         return directory.isEmpty ? "." : directory
     }
 
     /// A batch and its checkpoint are one transaction.
-    public var checkpointsWithWrites: Bool { true }
+    package var checkpointsWithWrites: Bool { true }
 
     /// Leaves the file whole: the write-ahead log is checkpointed into it and emptied. (The
     /// last connection to close would do that, but when it is the read-only reader it cannot,
     /// and every run would leave a `-wal` file that a copy of the database alone misses.)
-    public func shutdown() async {
+    package func shutdown() async {
         try? store.checkpointLog()
     }
 
-    public func open() async throws -> String {
+    package func open() async throws -> String {
         "bgsync-store:" + (try local(reader) { try $0.read { try $0.uuid() } })
     }
 
-    public func readCheckpoint(id: String) async throws -> JSONValue? {
+    package func readCheckpoint(id: String) async throws -> JSONValue? {
         try local(reader) {
             try $0.read { tx in try tx.localDocument("_local/" + id).map { try JSONValue.parse($0) } }
         }
     }
 
-    public func writeCheckpoint(id: String, body: JSONValue) async throws {
+    package func writeCheckpoint(id: String, body: JSONValue) async throws {
         try local(store) { _ = try $0.write { try $0.putLocal(id: "_local/" + id, json: body.serialized) } }
     }
 
-    public func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
+    package func changes(since: OpaqueSequence, limit: Int, filter: ChangesFilter?) async throws -> ChangesBatch {
         guard let start = Int(since.queryValue), start >= 0 else {
             throw ReplicationError(.malformedResponse, "\(displayName): sequence \(since) is not one of this store's sequences; delete the checkpoint to start over")
         }
@@ -93,7 +93,7 @@ public struct LocalPeer: ReplicationPeer {
         }
     }
 
-    public func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
+    package func revsDiff(_ revisions: [(id: String, revs: [RevisionID])]) async throws -> [String: RevsDiffEntry] {
         try local(reader) { store in
             try store.read { tx in
                 Dictionary(try tx.revsDiff(revisions).map { ($0.id, $0.entry) }, uniquingKeysWith: { a, _ in a })
@@ -101,7 +101,7 @@ public struct LocalPeer: ReplicationPeer {
         }
     }
 
-    public func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
+    package func fetch(_ requests: [RevisionRequest]) async throws -> [FetchedRevision] {
         try local(reader) { store in
             try store.read { tx in
                 var fetched: [FetchedRevision] = []
@@ -136,7 +136,7 @@ public struct LocalPeer: ReplicationPeer {
     /// Stores what it can: a revision that is not an acceptable document (bad JSON, a bad
     /// `_revisions`, a body over the limits) is refused on its own, listed in the result's
     /// failures, and the rest of the batch is written.
-    public func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         var parsed: [(id: String, document: IncomingDocument)] = []
         var failures: [WriteFailure] = []
         parsed.reserveCapacity(revisions.count)

@@ -3,7 +3,7 @@ import BGSyncStore
 /// One side of a replication. The algorithm in ``Replicator`` talks to every peer through this
 /// protocol, so a local store and a CouchDB database over HTTP are interchangeable as source
 /// and target.
-public protocol ReplicationPeer: Sendable {
+package protocol ReplicationPeer: Sendable {
     /// The peer for messages, without credentials (a redacted URL or `file:/path`).
     var displayName: String { get }
 
@@ -54,23 +54,23 @@ public protocol ReplicationPeer: Sendable {
 }
 
 extension ReplicationPeer {
-    public var traffic: PeerTraffic { PeerTraffic() }
-    public func scrubbed(_ error: ReplicationError) -> ReplicationError { error }
-    public func shutdown() async {}
+    package var traffic: PeerTraffic { PeerTraffic() }
+    package func scrubbed(_ error: ReplicationError) -> ReplicationError { error }
+    package func shutdown() async {}
 }
 
 /// What a peer sent and received over the network.
-public struct PeerTraffic: Sendable, Equatable {
+package struct PeerTraffic: Sendable, Equatable {
     /// Requests made, retries included.
-    public var requests = 0
+    package var requests = 0
     /// Response body bytes received.
-    public var bytesReceived = 0
+    package var bytesReceived = 0
     /// Request body bytes sent.
-    public var bytesSent = 0
+    package var bytesSent = 0
 }
 
 /// What a changes feed may be filtered by.
-public enum ChangesFilter: Sendable, Equatable {
+package enum ChangesFilter: Sendable, Equatable {
     /// A pull filter, applied by the source server.
     case pull(PullFilter)
     /// A push filter, applied by the local store.
@@ -105,16 +105,16 @@ public struct OpaqueSequence: Hashable, Sendable, CustomStringConvertible {
 }
 
 /// One row of a changes batch.
-public struct ChangeRow: Sendable, Equatable {
+package struct ChangeRow: Sendable, Equatable {
     /// The document id.
-    public var id: String
+    package var id: String
     /// Its leaf revisions.
-    public var revs: [RevisionID]
+    package var revs: [RevisionID]
     /// Whether the winner is deleted.
-    public var deleted: Bool
+    package var deleted: Bool
 
     /// Creates a row.
-    public init(id: String, revs: [RevisionID], deleted: Bool) {
+    package init(id: String, revs: [RevisionID], deleted: Bool) {
         self.id = id
         self.revs = revs
         self.deleted = deleted
@@ -122,17 +122,17 @@ public struct ChangeRow: Sendable, Equatable {
 }
 
 /// One batch of a changes feed.
-public struct ChangesBatch: Sendable {
+package struct ChangesBatch: Sendable {
     /// The rows (in the feed's order, which is not write order on a cluster).
-    public var rows: [ChangeRow]
+    package var rows: [ChangeRow]
     /// Where the next batch starts.
-    public var lastSeq: OpaqueSequence
+    package var lastSeq: OpaqueSequence
     /// How many rows the feed held before `limit` cut it (the batch is the last one when it
     /// returned fewer than `limit` rows).
-    public var rowsBeforeFilter: Int
+    package var rowsBeforeFilter: Int
 
     /// Creates a batch.
-    public init(rows: [ChangeRow], lastSeq: OpaqueSequence, rowsBeforeFilter: Int) {
+    package init(rows: [ChangeRow], lastSeq: OpaqueSequence, rowsBeforeFilter: Int) {
         self.rows = rows
         self.lastSeq = lastSeq
         self.rowsBeforeFilter = rowsBeforeFilter
@@ -140,16 +140,16 @@ public struct ChangesBatch: Sendable {
 }
 
 /// Revisions of one document to fetch.
-public struct RevisionRequest: Sendable, Equatable {
+package struct RevisionRequest: Sendable, Equatable {
     /// The document id.
-    public var id: String
+    package var id: String
     /// The missing revisions.
-    public var revs: [RevisionID]
+    package var revs: [RevisionID]
     /// The target's possible ancestors: attachments unchanged since them are sent as stubs.
-    public var attsSince: [RevisionID]
+    package var attsSince: [RevisionID]
 
     /// Creates a request.
-    public init(id: String, revs: [RevisionID], attsSince: [RevisionID]) {
+    package init(id: String, revs: [RevisionID], attsSince: [RevisionID]) {
         self.id = id
         self.revs = revs
         self.attsSince = attsSince
@@ -158,34 +158,34 @@ public struct RevisionRequest: Sendable, Equatable {
 
 /// A fetched revision: the document's JSON exactly as the source sent it, with `_id`, `_rev`,
 /// `_revisions` and `_attachments`.
-public struct FetchedRevision: Sendable {
+package struct FetchedRevision: Sendable {
     /// The document id.
-    public var id: String
+    package var id: String
     /// The JSON text (UTF-8); empty for a refused revision.
-    public var json: [UInt8]
+    package var json: [UInt8]
     /// Set when the source's revision breaks ``DocumentRules`` (a body that is not valid JSON,
     /// not UTF-8, nested too deep…): no target can store it, so the replicator skips it and
     /// counts it in `doc_write_failures` with this id and reason, as CouchDB's replicator
     /// counts a document the target refuses, and replicates the rest.
-    public var refusal: WriteFailure?
+    package var refusal: WriteFailure?
     /// Attachments whose data is in a file rather than in ``json`` (data larger than
     /// ``inlineAttachmentLimit``), by name; their entries in `_attachments` are stubs or say
     /// `"follows": true`.
-    public var spooled: [String: SpoolFile] = [:]
+    package var spooled: [String: SpoolFile] = [:]
 
     /// Attachment data up to this many bytes (1 MiB) travels inline, base64 in the document's
     /// JSON; longer data goes through a file (``spooled``) and a request of its own, so that
     /// memory does not grow with an attachment's size.
-    public static let inlineAttachmentLimit = 1 << 20
+    package static let inlineAttachmentLimit = 1 << 20
 
     /// Creates a fetched revision.
-    public init(id: String, json: [UInt8]) {
+    package init(id: String, json: [UInt8]) {
         self.id = id
         self.json = json
     }
 
     /// A revision the source holds but that cannot be replicated, and why.
-    public static func refused(id: String, rev: String?, reason: String) -> FetchedRevision {
+    package static func refused(id: String, rev: String?, reason: String) -> FetchedRevision {
         var revision = FetchedRevision(id: id, json: [])
         revision.refusal = WriteFailure(id: id, rev: rev, error: "bad_request", reason: reason)
         return revision
@@ -213,13 +213,13 @@ public struct WriteFailure: Sendable, Equatable {
 }
 
 /// The outcome of ``ReplicationPeer/write(_:checkpoint:)``.
-public struct WriteResult: Sendable {
+package struct WriteResult: Sendable {
     /// Revisions stored.
-    public var written: Int
+    package var written: Int
     /// Revisions refused, one by one.
-    public var failures: [WriteFailure]
+    package var failures: [WriteFailure]
     /// Documents that gained a conflict (known for local targets; 0 for servers).
-    public var conflictsCreated = 0
+    package var conflictsCreated = 0
 }
 
 /// Thrown by a target when stubs referred to attachment data it lacks: the replicator fetches

@@ -2,11 +2,11 @@ import Foundation
 
 /// Attachment data too big to hold in memory, kept in a temporary file on its way between a
 /// server and a store. The file is removed when the last reference to it goes.
-public final class SpoolFile: Sendable, Equatable {
+package final class SpoolFile: Sendable, Equatable {
     /// The file's path.
-    public let path: String
+    package let path: String
     /// Its length in bytes.
-    public let length: Int
+    package let length: Int
 
     private init(path: String, length: Int) {
         self.path = path
@@ -17,18 +17,18 @@ public final class SpoolFile: Sendable, Equatable {
         unlink(path)
     }
 
-    public static func == (lhs: SpoolFile, rhs: SpoolFile) -> Bool { lhs === rhs }
+    package static func == (lhs: SpoolFile, rhs: SpoolFile) -> Bool { lhs === rhs }
 
     /// Writes a new spool file: ``append(_:)`` the data, then ``finish()``. A writer dropped
     /// before it finished removes its file.
-    public final class Writer {
+    package final class Writer {
         private let path: String
         private var descriptor: Int32
         private var length = 0
 
         /// Creates an empty file in `directory`.
         /// - Throws: ``StoreError`` `io` when it cannot.
-        public init(in directory: String) throws {
+        package init(in directory: String) throws {
             path = (directory as NSString).appendingPathComponent(".bgsync-spool-\(UUID().uuidString)")
             descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw Self.failure("cannot create a file for attachment data in \(directory)", directory) }
@@ -42,7 +42,7 @@ public final class SpoolFile: Sendable, Equatable {
         }
 
         /// Appends `bytes`.
-        public func append(_ bytes: UnsafeRawBufferPointer) throws {
+        package func append(_ bytes: UnsafeRawBufferPointer) throws {
             guard let base = bytes.baseAddress, descriptor >= 0 else { return }
             var offset = 0
             while offset < bytes.count {
@@ -57,7 +57,7 @@ public final class SpoolFile: Sendable, Equatable {
         }
 
         /// Closes the file and hands it over.
-        public func finish() throws -> SpoolFile {
+        package func finish() throws -> SpoolFile {
             let closed = close(descriptor)
             descriptor = -1
             guard closed == 0 else {
@@ -74,7 +74,7 @@ public final class SpoolFile: Sendable, Equatable {
 
     /// Calls `body` with the file's contents in pieces of at most `size` bytes, in order (once
     /// with an empty piece for an empty file).
-    public func forEachChunk(of size: Int, _ body: (Data) throws -> Void) throws {
+    package func forEachChunk(of size: Int, _ body: (Data) throws -> Void) throws {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw StoreError(.io, "\(path): cannot read attachment data")
         }
@@ -99,14 +99,14 @@ public final class SpoolFile: Sendable, Equatable {
 }
 
 /// Attachment data: in memory, or spooled to a file.
-public enum AttachmentBytes: Sendable, Equatable {
+package enum AttachmentBytes: Sendable, Equatable {
     /// Bytes held in memory.
     case memory([UInt8])
     /// Bytes in a temporary file.
     case spooled(SpoolFile)
 
     /// The length in bytes.
-    public var count: Int {
+    package var count: Int {
         switch self {
         case .memory(let bytes): return bytes.count
         case .spooled(let file): return file.length

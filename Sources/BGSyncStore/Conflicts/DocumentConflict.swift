@@ -24,7 +24,7 @@ public struct ConflictLeaf: Sendable, Equatable {
 
     /// Whether `other` was made of the same revision as this leaf (both are first revisions,
     /// or both have the same parent): a deletion and an edit that conflict directly.
-    public func isSibling(of other: ConflictLeaf) -> Bool {
+    package func isSibling(of other: ConflictLeaf) -> Bool {
         guard rev.generation == other.rev.generation else { return false }
         if rev.generation == 1 { return true }
         guard history.count > 1, other.history.count > 1 else { return false }
@@ -33,7 +33,7 @@ public struct ConflictLeaf: Sendable, Equatable {
 }
 
 /// A document in conflict: two or more of its leaves take part (see
-/// ``RevisionTree/conflictingLeaves``).
+/// `RevisionTree.conflictingLeaves`).
 public struct DocumentConflict: Sendable, Equatable {
     /// The document id.
     public var id: String
@@ -58,7 +58,7 @@ extension RevisionTree {
     ///
     /// Other deleted leaves are closed branches — deletions of losing revisions (the CouchDB way
     /// to resolve a conflict) or old deletions below a re-created document — and never take part.
-    public var conflictingLeaves: [Leaf] {
+    package var conflictingLeaves: [Leaf] {
         let leaves = self.leaves
         let liveParents = Set(leaves.filter { !$0.deleted }.map { siblingKey($0.rev) })
         let taking = leaves.filter { !$0.deleted || liveParents.contains(siblingKey($0.rev)) }
@@ -95,7 +95,7 @@ extension StoreReader {
 
     /// Documents changed after sequence `since` and at or before `through` that have more than
     /// one leaf (candidates for ``conflict(of:)``), in sequence order, at most `limit`.
-    public func documentsWithSeveralLeaves(since: Int, through: Int, limit: Int) throws -> [(id: String, seq: Int)] {
+    package func documentsWithSeveralLeaves(since: Int, through: Int, limit: Int) throws -> [(id: String, seq: Int)] {
         try Row.fetchAll(db.cachedStatement(sql: """
             SELECT d.id, d.seq FROM docs d
             WHERE d.seq > ? AND d.seq <= ? AND (SELECT count(*) FROM revs r WHERE r.doc_id = d.doc_id AND r.leaf = 1) > 1

@@ -5,7 +5,7 @@ extension StoreReader {
     /// its columns (`id`, `rev`, `deleted`, `body`), e.g. `json_extract(body, '$.type') = 'note'`.
     ///
     /// - Throws: ``StoreError`` (`bad_request`) when the expression is not valid SQL.
-    public func documentIDs(among ids: [String], matching expression: String) throws -> Set<String> {
+    package func documentIDs(among ids: [String], matching expression: String) throws -> Set<String> {
         guard !ids.isEmpty else { return [] }
         var matching = Set<String>()
         for chunk in stride(from: 0, to: ids.count, by: 500).map({ Array(ids[$0..<min($0 + 500, ids.count)]) }) {
@@ -22,13 +22,13 @@ extension StoreReader {
 }
 
 /// Push filters checked before any run uses them.
-public enum DocumentFilter {
+package enum DocumentFilter {
     /// Checks that `expression` is one valid SQL expression over the `documents` view's columns
     /// (`id`, `rev`, `deleted`, `body`), by preparing the query that a push would run on an
     /// empty in-memory database of the current schema: nothing on disk is read or written.
     ///
     /// - Throws: ``StoreError`` (`bad_request`) with SQLite's message when it is not.
-    public static func validate(sqlWhere expression: String) throws {
+    package static func validate(sqlWhere expression: String) throws {
         do {
             let queue = try DatabaseQueue()
             try queue.writeWithoutTransaction { db in

@@ -6,16 +6,16 @@
 /// escapes) nested at most ``maximumDepth`` deep and at most ``maximumBodyBytes`` long. Its
 /// stored text is the object from its opening to its closing brace with no white space just
 /// inside them ("member-normal form"): that is what replication carries byte for byte.
-public enum DocumentRules {
+package enum DocumentRules {
     /// The largest body, in bytes of its stored text: 256 MiB, half the largest response that
     /// may carry documents (`_bulk_get`, 512 MB), so that a body a store accepts always fits.
-    public static let maximumBodyBytes = 256 * 1024 * 1024
+    package static let maximumBodyBytes = 256 * 1024 * 1024
 
     /// The deepest nesting of arrays and objects, the body object itself counting as 1.
-    public static let maximumDepth = JSONReader.maximumDepth
+    package static let maximumDepth = JSONReader.maximumDepth
 
     /// Why `bytes` (a whole stored body) breaks the rules, or nil when it keeps them.
-    public static func problem(inBody bytes: [UInt8]) -> String? {
+    package static func problem(inBody bytes: [UInt8]) -> String? {
         if bytes.count > maximumBodyBytes {
             return "the body is \(bytes.count) bytes, more than the \(maximumBodyBytes) (256 MiB) a document may hold"
         }
@@ -32,7 +32,7 @@ public enum DocumentRules {
 
     /// Why the JSON document in `bytes[range]` (metadata and body, as replication carries it)
     /// is not valid JSON, or nil when it is.
-    public static func problem(inDocument bytes: [UInt8], range: Range<Int>) -> String? {
+    package static func problem(inDocument bytes: [UInt8], range: Range<Int>) -> String? {
         var reader = JSONReader(bytes, in: range)
         do {
             try reader.skipValue()

@@ -5,22 +5,22 @@ import Foundation
 ///
 /// This is the input of ``StoreWriter/save(_:newEdits:)``: what `PUT /db/id` or one element of
 /// `_bulk_docs` carries.
-public struct IncomingDocument: Sendable {
+package struct IncomingDocument: Sendable {
     /// `_id`, if the JSON names one.
-    public var id: String?
+    package var id: String?
     /// `_rev`: the base revision for a normal edit, the revision itself for a replicated one.
-    public var rev: RevisionID?
+    package var rev: RevisionID?
     /// `_revisions`, expanded to a path (newest first), if present.
-    public var revisions: [RevisionID]?
+    package var revisions: [RevisionID]?
     /// `_deleted: true`.
-    public var deleted: Bool
+    package var deleted: Bool
     /// The body: a JSON object of the non-metadata members, as raw text.
-    public var body: String
+    package var body: String
     /// `_attachments`, if present (an empty array when the object is empty).
-    public var attachments: [IncomingAttachment]?
+    package var attachments: [IncomingAttachment]?
 
     /// Creates a document from parts.
-    public init(id: String? = nil, rev: RevisionID? = nil, revisions: [RevisionID]? = nil, deleted: Bool = false,
+    package init(id: String? = nil, rev: RevisionID? = nil, revisions: [RevisionID]? = nil, deleted: Bool = false,
                 body: String = "{}", attachments: [IncomingAttachment]? = nil) {
         self.id = id
         self.rev = rev
@@ -35,7 +35,7 @@ public struct IncomingDocument: Sendable {
 
     /// Parses one JSON object (the whole of `bytes`, or `range` of it).
     /// - Throws: ``StoreError`` (`bad_request`) naming the member at fault.
-    public init(json bytes: [UInt8], range: Range<Int>? = nil) throws {
+    package init(json bytes: [UInt8], range: Range<Int>? = nil) throws {
         let members: [RawJSONMember]
         do {
             members = try RawJSONObject.members(ofObject: bytes, in: range)
@@ -189,7 +189,7 @@ public struct IncomingDocument: Sendable {
     }
 
     /// Parses a JSON text.
-    public init(json text: String) throws {
+    package init(json text: String) throws {
         try self.init(json: Array(text.utf8))
     }
 
@@ -208,27 +208,27 @@ public struct IncomingDocument: Sendable {
 }
 
 /// One entry of `_attachments` in an incoming document.
-public struct IncomingAttachment: Sendable, Equatable {
+package struct IncomingAttachment: Sendable, Equatable {
     /// The attachment's name (its key in `_attachments`).
-    public var name: String
+    package var name: String
     /// `content_type`.
-    public var contentType: String
+    package var contentType: String
     /// `revpos`, the generation that last changed the attachment, when given.
-    public var revpos: Int?
+    package var revpos: Int?
     /// `digest` (`md5-<base64>`), when given; opaque.
-    public var digest: String?
+    package var digest: String?
     /// `length`, when given.
-    public var length: Int?
+    package var length: Int?
     /// The data, decoded from base64; nil for a stub or data that follows.
-    public var data: [UInt8]?
+    package var data: [UInt8]?
     /// `"follows": true`: the data travels apart from the JSON (a `multipart/related` part,
     /// or a file): see ``spooled``.
-    public var follows = false
+    package var follows = false
     /// The data of an attachment that ``follows``, once it has arrived.
-    public var spooled: SpoolFile?
+    package var spooled: SpoolFile?
 
     /// Creates an attachment from parts.
-    public init(name: String, contentType: String, revpos: Int? = nil, digest: String? = nil, length: Int? = nil, data: [UInt8]?) {
+    package init(name: String, contentType: String, revpos: Int? = nil, digest: String? = nil, length: Int? = nil, data: [UInt8]?) {
         self.name = name
         self.contentType = contentType
         self.revpos = revpos

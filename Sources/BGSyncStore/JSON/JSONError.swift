@@ -1,4 +1,4 @@
-/// An error thrown when JSON text is malformed, when a ``JSONReader`` is asked for
+/// An error thrown when JSON text is malformed, when the JSON reader is asked for
 /// a value of the wrong type, or when the reader is driven in an invalid order.
 ///
 /// The ``offset`` is the byte offset (into the UTF-8 input) where the problem was

@@ -1,4 +1,4 @@
-/// The kind of a JSON value, as reported by ``JSONReader/peekKind()`` and ``JSONValue/kind``.
+/// The kind of a JSON value, as reported by `JSONReader.peekKind()` and ``JSONValue/kind``.
 public enum JSONKind: Sendable, Hashable, CustomStringConvertible {
     /// `null`.
     case null

@@ -27,19 +27,19 @@
 /// }
 /// try r.finish()
 /// ```
-public struct JSONReader: Sendable {
+package struct JSONReader: Sendable {
     /// The maximum nesting depth of arrays and objects (the outermost container is depth 1).
-    public static let maximumDepth = 512
+    package static let maximumDepth = 512
 
     /// The UTF-8 input. Ranges returned by ``skipValue()`` and
     /// ``nextKeyRange()`` index into it.
-    public let bytes: [UInt8]
+    package let bytes: [UInt8]
 
     /// The byte offset of the next unread byte.
-    public private(set) var offset: Int
+    package private(set) var offset: Int
 
     /// The end (exclusive) of the readable part of ``bytes``.
-    public let endOffset: Int
+    package let endOffset: Int
 
     private enum State: UInt8, Sendable {
         case first  // container just opened
@@ -56,21 +56,21 @@ public struct JSONReader: Sendable {
     private var topState: State = .expectValue
 
     /// Creates a reader over UTF-8 bytes.
-    public init(_ bytes: [UInt8]) {
+    package init(_ bytes: [UInt8]) {
         self.bytes = bytes
         self.offset = 0
         self.endOffset = bytes.count
     }
 
     /// Creates a reader over the UTF-8 encoding of `text`.
-    public init(_ text: String) {
+    package init(_ text: String) {
         self.init(Array(text.utf8))
     }
 
     /// Creates a reader over the sub-range `range` of `bytes`; the text outside the
     /// range is ignored, and offsets stay relative to the start of `bytes`. A range
     /// reaching outside `bytes` is clamped to it.
-    public init(_ bytes: [UInt8], in range: Range<Int>) {
+    package init(_ bytes: [UInt8], in range: Range<Int>) {
         let lower = max(0, min(range.lowerBound, bytes.count))
         let upper = max(lower, min(range.upperBound, bytes.count))
         self.bytes = bytes
@@ -79,12 +79,12 @@ public struct JSONReader: Sendable {
     }
 
     /// The number of arrays and objects currently open.
-    public var depth: Int { containers.count }
+    package var depth: Int { containers.count }
 
     // MARK: - Containers
 
     /// Consumes the `{` that opens an object. Throws if the next value is not an object.
-    public mutating func beginObject() throws(JSONError) {
+    package mutating func beginObject() throws(JSONError) {
         try beginValue()
         guard offset < endOffset, bytes[offset] == UInt8(ascii: "{") else {
             throw mismatch("object", at: offset)
@@ -94,7 +94,7 @@ public struct JSONReader: Sendable {
     }
 
     /// Consumes the `[` that opens an array. Throws if the next value is not an array.
-    public mutating func beginArray() throws(JSONError) {
+    package mutating func beginArray() throws(JSONError) {
         try beginValue()
         guard offset < endOffset, bytes[offset] == UInt8(ascii: "[") else {
             throw mismatch("array", at: offset)
@@ -106,7 +106,7 @@ public struct JSONReader: Sendable {
     /// Advances to the next member of the innermost open object and returns its key
     /// (consuming the separating `,` and the `:`), or consumes the closing `}` and
     /// returns `nil`. After a key is returned, its value must be read next.
-    public mutating func nextKey() throws(JSONError) -> String? {
+    package mutating func nextKey() throws(JSONError) -> String? {
         try checkInObject()
         guard let token = try advanceKey(decode: true) else { return nil }
         return token.key ?? ""
@@ -114,7 +114,7 @@ public struct JSONReader: Sendable {
 
     /// Like ``nextKey()``, but also returns the byte range of the key token in
     /// ``bytes``, including its quotes.
-    public mutating func nextKeyRange() throws(JSONError) -> (key: String, range: Range<Int>)? {
+    package mutating func nextKeyRange() throws(JSONError) -> (key: String, range: Range<Int>)? {
         try checkInObject()
         guard let token = try advanceKey(decode: true) else { return nil }
         return (token.key ?? "", token.range)
@@ -123,7 +123,7 @@ public struct JSONReader: Sendable {
     /// Advances to the next element of the innermost open array and returns `true`
     /// (consuming the separating `,`), or consumes the closing `]` and returns
     /// `false`. After `true`, the element must be read next.
-    public mutating func nextElement() throws(JSONError) -> Bool {
+    package mutating func nextElement() throws(JSONError) -> Bool {
         guard let frame = containers.last, !frame.isObject else {
             throw JSONError(offset: offset, message: "reader misuse: nextElement() called outside an array")
         }
@@ -133,7 +133,7 @@ public struct JSONReader: Sendable {
     // MARK: - Scalars
 
     /// Reads a string value, decoding its escapes.
-    public mutating func readString() throws(JSONError) -> String {
+    package mutating func readString() throws(JSONError) -> String {
         try beginValue()
         guard offset < endOffset, bytes[offset] == UInt8(ascii: "\"") else {
             throw mismatch("string", at: offset)
@@ -145,7 +145,7 @@ public struct JSONReader: Sendable {
     }
 
     /// Reads `true` or `false`.
-    public mutating func readBool() throws(JSONError) -> Bool {
+    package mutating func readBool() throws(JSONError) -> Bool {
         try beginValue()
         let result: Bool
         if offset < endOffset, bytes[offset] == UInt8(ascii: "t") {
@@ -163,7 +163,7 @@ public struct JSONReader: Sendable {
 
     /// If the next value is `null`, consumes it and returns `true`; otherwise
     /// consumes nothing (but whitespace) and returns `false`.
-    public mutating func readNull() throws(JSONError) -> Bool {
+    package mutating func readNull() throws(JSONError) -> Bool {
         try beginValue()
         guard offset < endOffset, bytes[offset] == UInt8(ascii: "n") else { return false }
         offset = try matchLiteral(Self.nullBytes, at: offset)
@@ -172,7 +172,7 @@ public struct JSONReader: Sendable {
     }
 
     /// Reads a number and returns its raw text exactly as written.
-    public mutating func readNumberText() throws(JSONError) -> String {
+    package mutating func readNumberText() throws(JSONError) -> String {
         try beginValue()
         guard offset < endOffset, Self.startsNumber(bytes[offset]) else {
             throw mismatch("number", at: offset)
@@ -185,7 +185,7 @@ public struct JSONReader: Sendable {
 
     /// Reads a number whose raw text is an integer (no fraction or exponent) that
     /// fits in `Int`. Throws, consuming nothing, if it is not.
-    public mutating func readInt() throws(JSONError) -> Int {
+    package mutating func readInt() throws(JSONError) -> Int {
         try beginValue()
         guard offset < endOffset, Self.startsNumber(bytes[offset]) else {
             throw mismatch("number", at: offset)
@@ -202,7 +202,7 @@ public struct JSONReader: Sendable {
     }
 
     /// Returns the kind of the next value without consuming anything.
-    public func peekKind() throws(JSONError) -> JSONKind {
+    package func peekKind() throws(JSONError) -> JSONKind {
         let i = skipWhitespace(from: offset)
         guard i < endOffset else { throw Self.endOfInput(i) }
         switch bytes[i] {
@@ -219,7 +219,7 @@ public struct JSONReader: Sendable {
     // MARK: - Whole values
 
     /// Reads one complete value of any kind (validating it fully).
-    public mutating func readValue() throws(JSONError) -> JSONValue {
+    package mutating func readValue() throws(JSONError) -> JSONValue {
         struct Partial {
             var isObject: Bool
             var elements: [JSONValue] = []
@@ -275,7 +275,7 @@ public struct JSONReader: Sendable {
     /// Validates and skips one value of any kind, returning the byte range of its
     /// raw text in ``bytes`` (without surrounding whitespace).
     @discardableResult
-    public mutating func skipValue() throws(JSONError) -> Range<Int> {
+    package mutating func skipValue() throws(JSONError) -> Range<Int> {
         let base = containers.count
         try beginValue()
         let start = offset
@@ -316,7 +316,7 @@ public struct JSONReader: Sendable {
     /// document among a server's many) skips it so, then validates the range on its own with a
     /// new reader. Throws only when the value never ends, or does not start like a value.
     @discardableResult
-    public mutating func skipValueStructurally() throws(JSONError) -> Range<Int> {
+    package mutating func skipValueStructurally() throws(JSONError) -> Range<Int> {
         try beginValue()
         let start = offset
         guard start < endOffset else { throw Self.endOfInput(start) }
@@ -364,7 +364,7 @@ public struct JSONReader: Sendable {
     }
 
     /// Checks that only whitespace remains after the top-level value.
-    public mutating func finish() throws(JSONError) {
+    package mutating func finish() throws(JSONError) {
         guard containers.isEmpty else {
             throw JSONError(offset: offset, message: "reader misuse: finish() called inside an unclosed container")
         }

@@ -4,9 +4,9 @@
 /// backslash-escaped, `\b \f \n \r \t` use their short forms, every other control
 /// character below U+0020 becomes `\u00XX` (lowercase hex), and everything else —
 /// including `/`, U+007F and all non-ASCII characters — is written as literal UTF-8.
-public enum JSONString {
+package enum JSONString {
     /// Appends `s` as a quoted, escaped JSON string literal to `out`.
-    public static func append(_ s: String, to out: inout String) {
+    package static func append(_ s: String, to out: inout String) {
         if !needsEscaping(s) {
             out.append("\"")
             out.append(s)
@@ -20,14 +20,14 @@ public enum JSONString {
     }
 
     /// Appends `s` as a quoted, escaped JSON string literal, in UTF-8, to `out`.
-    public static func append(_ s: String, to out: inout [UInt8]) {
+    package static func append(_ s: String, to out: inout [UInt8]) {
         out.append(0x22)
         appendContents(s, to: &out)
         out.append(0x22)
     }
 
     /// Returns `s` as a quoted, escaped JSON string literal, e.g. `"a\"b"` for `a"b`.
-    public static func quoted(_ s: String) -> String {
+    package static func quoted(_ s: String) -> String {
         var out = ""
         append(s, to: &out)
         return out

@@ -5,7 +5,7 @@
 /// Equality is structural and exact: numbers compare by raw text (`1.0 != 1`),
 /// strings and keys compare by UTF-8 bytes, and member order matters.
 ///
-/// Parsed values are at most ``JSONReader/maximumDepth`` levels deep. Serialization,
+/// Parsed values are at most 512 levels deep (the JSON reader's limit). Serialization,
 /// equality and hashing recurse, so values built by hand should stay within a few
 /// thousand levels.
 public indirect enum JSONValue: Sendable, Hashable {
@@ -125,7 +125,7 @@ public indirect enum JSONValue: Sendable, Hashable {
     // MARK: Serialization
 
     /// Compact JSON text: no whitespace, numbers raw, members in order, strings
-    /// escaped minimally (see ``JSONString``).
+    /// escaped minimally (see `JSONString`).
     public var serialized: String {
         String(decoding: serializedBytes, as: UTF8.self)
     }
@@ -141,12 +141,12 @@ public indirect enum JSONValue: Sendable, Hashable {
     /// Like ``serialized``, but with the members of every object (recursively) sorted
     /// bytewise by the UTF-8 of their keys; members with equal keys keep their order.
     /// Intended for hashing.
-    public var canonicalSerialized: String {
+    package var canonicalSerialized: String {
         String(decoding: canonicalSerializedBytes, as: UTF8.self)
     }
 
     /// ``canonicalSerialized`` as UTF-8 bytes.
-    public var canonicalSerializedBytes: [UInt8] {
+    package var canonicalSerializedBytes: [UInt8] {
         var out: [UInt8] = []
         out.reserveCapacity(64)
         write(to: &out, sortKeys: true)
@@ -155,7 +155,7 @@ public indirect enum JSONValue: Sendable, Hashable {
 
     /// Appends the compact serialization of this value to `out`, optionally sorting
     /// object keys bytewise (recursively).
-    public func write(to out: inout [UInt8], sortKeys: Bool) {
+    package func write(to out: inout [UInt8], sortKeys: Bool) {
         switch self {
         case .null:
             out.append(contentsOf: [0x6E, 0x75, 0x6C, 0x6C])  // null

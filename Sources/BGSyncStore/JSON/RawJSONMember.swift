@@ -1,15 +1,15 @@
 /// One top-level member of a JSON object, located by byte ranges in the buffer it
 /// was split from (see ``RawJSONObject/members(ofObject:in:)``).
-public struct RawJSONMember: Sendable, Hashable {
+package struct RawJSONMember: Sendable, Hashable {
     /// The decoded key.
-    public let key: String
+    package let key: String
     /// The byte range of the key token, including its quotes.
-    public let keyRange: Range<Int>
+    package let keyRange: Range<Int>
     /// The byte range of the raw value text, without surrounding whitespace.
-    public let valueRange: Range<Int>
+    package let valueRange: Range<Int>
 
     /// Creates a member description.
-    public init(key: String, keyRange: Range<Int>, valueRange: Range<Int>) {
+    package init(key: String, keyRange: Range<Int>, valueRange: Range<Int>) {
         self.key = key
         self.keyRange = keyRange
         self.valueRange = valueRange

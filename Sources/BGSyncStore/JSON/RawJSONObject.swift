@@ -1,11 +1,11 @@
 /// Splits a JSON object into its top-level members without decoding the values,
 /// so that they can be copied through verbatim.
-public enum RawJSONObject {
+package enum RawJSONObject {
     /// Splits the single JSON object held in `bytes` (or in the sub-range `range` of
     /// `bytes`, which may be surrounded by whitespace) into its top-level members,
     /// in order, duplicates kept. Every member value is fully validated. Ranges and
     /// error offsets are relative to the start of `bytes`.
-    public static func members(
+    package static func members(
         ofObject bytes: [UInt8], in range: Range<Int>? = nil
     ) throws(JSONError) -> [RawJSONMember] {
         let range = range ?? 0..<bytes.count

@@ -7,34 +7,34 @@
 ///
 /// This is a value with no I/O; ``DocumentStore`` loads a tree, changes it and writes back the
 /// difference.
-public struct RevisionTree: Sendable, Equatable {
+package struct RevisionTree: Sendable, Equatable {
     /// One revision in the tree.
-    public struct Node: Sendable, Equatable {
+    package struct Node: Sendable, Equatable {
         /// The parent's hash (its generation is one less), or nil for a root.
-        public var parentHash: String?
+        package var parentHash: String?
         /// Whether this revision is a deletion (tombstone); interior revisions count as live.
-        public var deleted: Bool
+        package var deleted: Bool
     }
 
     /// A leaf with its deletion state, in the order of ``RevisionTree/leaves``.
-    public struct Leaf: Sendable, Equatable {
+    package struct Leaf: Sendable, Equatable {
         /// The leaf's revision id.
-        public let rev: RevisionID
+        package let rev: RevisionID
         /// Whether the leaf is a tombstone.
-        public let deleted: Bool
+        package let deleted: Bool
     }
 
     /// Every revision of the tree.
-    public private(set) var nodes: [RevisionID: Node] = [:]
+    package private(set) var nodes: [RevisionID: Node] = [:]
 
     /// An empty tree.
-    public init() {}
+    package init() {}
 
     /// Whether the tree holds `rev`.
-    public func contains(_ rev: RevisionID) -> Bool { nodes[rev] != nil }
+    package func contains(_ rev: RevisionID) -> Bool { nodes[rev] != nil }
 
     /// Whether the tree holds no revision.
-    public var isEmpty: Bool { nodes.isEmpty }
+    package var isEmpty: Bool { nodes.isEmpty }
 
     /// Adds a revision with a known parent (or as a root), replacing nothing that exists.
     /// Used when loading a stored tree.
@@ -43,19 +43,19 @@ public struct RevisionTree: Sendable, Equatable {
     }
 
     /// The parent of `rev`, if the tree knows it.
-    public func parent(of rev: RevisionID) -> RevisionID? {
+    package func parent(of rev: RevisionID) -> RevisionID? {
         guard let node = nodes[rev], let hash = node.parentHash, rev.generation > 1 else { return nil }
         return RevisionID(trusted: rev.generation - 1, hash: hash)
     }
 
     /// What a merge changed.
-    public struct MergeResult: Sendable, Equatable {
+    package struct MergeResult: Sendable, Equatable {
         /// Revisions that were not in the tree before.
-        public var added: [RevisionID] = []
+        package var added: [RevisionID] = []
         /// Revisions that existed as roots (stemmed) and gained their parent.
-        public var reparented: [RevisionID] = []
+        package var reparented: [RevisionID] = []
         /// Whether anything changed.
-        public var changed: Bool { !added.isEmpty || !reparented.isEmpty }
+        package var changed: Bool { !added.isEmpty || !reparented.isEmpty }
     }
 
     /// Merges a revision path into the tree, as CouchDB does for `new_edits: false`.
@@ -67,7 +67,7 @@ public struct RevisionTree: Sendable, Equatable {
     /// - Returns: what was added. Revisions already in the tree are left as they are: merging
     ///   the same path twice changes nothing, and merge order does not matter.
     @discardableResult
-    public mutating func merge(path: [RevisionID], deleted: Bool) -> MergeResult {
+    package mutating func merge(path: [RevisionID], deleted: Bool) -> MergeResult {
         var result = MergeResult()
         for (index, rev) in path.enumerated() {
             let parent = index + 1 < path.count ? path[index + 1] : nil
@@ -94,7 +94,7 @@ public struct RevisionTree: Sendable, Equatable {
     }
 
     /// Expands `_revisions`-style history into a path, newest first.
-    public static func path(start: Int, ids: [String]) throws(StoreError) -> [RevisionID] {
+    package static func path(start: Int, ids: [String]) throws(StoreError) -> [RevisionID] {
         guard !ids.isEmpty else {
             throw StoreError(.invalidRevision, "_revisions.ids must not be empty")
         }
@@ -111,7 +111,7 @@ public struct RevisionTree: Sendable, Equatable {
 
     /// The revisions without children, winner first, then in CouchDB's order:
     /// live before deleted, then higher generation, then greater hash.
-    public var leaves: [Leaf] {
+    package var leaves: [Leaf] {
         var hasChild = Set<RevisionID>()
         hasChild.reserveCapacity(nodes.count)
         for (rev, node) in nodes {
@@ -124,17 +124,17 @@ public struct RevisionTree: Sendable, Equatable {
     }
 
     /// The winning leaf, or nil for an empty tree.
-    public var winner: Leaf? { leaves.first }
+    package var winner: Leaf? { leaves.first }
 
     /// CouchDB's winner order: a live leaf beats a deleted one, then the higher generation,
     /// then the bytewise greater hash.
-    public static func winsOver(_ a: Leaf, _ b: Leaf) -> Bool {
+    package static func winsOver(_ a: Leaf, _ b: Leaf) -> Bool {
         if a.deleted != b.deleted { return !a.deleted }
         return b.rev < a.rev
     }
 
     /// `rev` and its known ancestors, newest first (what `_revisions` lists).
-    public func ancestry(of rev: RevisionID, limit: Int = .max) -> [RevisionID] {
+    package func ancestry(of rev: RevisionID, limit: Int = .max) -> [RevisionID] {
         var path: [RevisionID] = []
         var current: RevisionID? = nodes[rev] == nil ? nil : rev
         while let revision = current, path.count < limit {
@@ -150,7 +150,7 @@ public struct RevisionTree: Sendable, Equatable {
     /// roots.
     /// - Returns: the revisions removed.
     @discardableResult
-    public mutating func stem(limit: Int) -> [RevisionID] {
+    package mutating func stem(limit: Int) -> [RevisionID] {
         guard limit > 0, nodes.count > limit else { return [] }
         var keep = Set<RevisionID>()
         for leaf in leaves {

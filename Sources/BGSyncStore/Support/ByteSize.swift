@@ -1,9 +1,9 @@
 import Foundation
 
 /// Sizes as job files write them: `500 MB`, `2GiB`, `1048576` (bytes).
-public enum ByteSize {
+package enum ByteSize {
     /// Parses a size into bytes (SI units are powers of 1000, IEC units powers of 1024).
-    public static func bytes(_ text: String) -> Int64? {
+    package static func bytes(_ text: String) -> Int64? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
         let number = trimmed.prefix { $0.isNumber || $0 == "." }
         guard !number.isEmpty, let value = Double(number), value >= 0 else { return nil }
@@ -22,7 +22,7 @@ public enum ByteSize {
     /// Formats bytes for people, the one way bgsync prints a size: SI units (`1.2 GB`,
     /// `500 MB`, `812 B`), except that a whole number of MiB, GiB or TiB — a limit set as a
     /// power of two — is printed as such (`512 MiB`), so no figure is ever mislabelled.
-    public static func format<Bytes: BinaryInteger>(_ bytes: Bytes) -> String {
+    package static func format<Bytes: BinaryInteger>(_ bytes: Bytes) -> String {
         let bytes = Int64(clamping: bytes)
         for (unit, factor) in [("TiB", Int64(1) << 40), ("GiB", Int64(1) << 30), ("MiB", Int64(1) << 20)]
         where bytes >= factor && bytes % factor == 0 {
@@ -39,5 +39,5 @@ public enum ByteSize {
     }
 
     /// What a size looks like, for error messages.
-    public static let accepted = "a size such as \"500 MB\", \"2 GiB\" or a number of bytes"
+    package static let accepted = "a size such as \"500 MB\", \"2 GiB\" or a number of bytes"
 }

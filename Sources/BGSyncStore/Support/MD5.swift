@@ -8,21 +8,21 @@
 /// add megabytes to the static binary and a minute to every clean build, for ~150 lines of a
 /// stable algorithm whose RFC 1321 test vectors are checked in `MD5Tests`. The store, which
 /// hashes every revision, would also have to depend on a TLS-sized package.
-public enum MD5 {
+package enum MD5 {
     /// The 16-byte MD5 digest of `bytes`.
-    public static func digest(_ bytes: some Sequence<UInt8>) -> [UInt8] {
+    package static func digest(_ bytes: some Sequence<UInt8>) -> [UInt8] {
         var hasher = MD5Hasher()
         hasher.update(bytes)
         return hasher.finalize()
     }
 
     /// The MD5 digest of `bytes` as 32 lowercase hex characters.
-    public static func hexDigest(_ bytes: some Sequence<UInt8>) -> String {
+    package static func hexDigest(_ bytes: some Sequence<UInt8>) -> String {
         hex(digest(bytes))
     }
 
     /// Formats bytes (e.g. a digest) as lowercase hex.
-    public static func hex(_ bytes: some Sequence<UInt8>) -> String {
+    package static func hex(_ bytes: some Sequence<UInt8>) -> String {
         let digits = Array("0123456789abcdef".utf8)
         var out: [UInt8] = []
         out.reserveCapacity(32)
@@ -36,7 +36,7 @@ public enum MD5 {
 
 /// An incremental MD5 hasher: feed it bytes in pieces of any size with `update`,
 /// then call ``finalize()`` once.
-public struct MD5Hasher: Sendable {
+package struct MD5Hasher: Sendable {
     private var a: UInt32 = 0x6745_2301
     private var b: UInt32 = 0xEFCD_AB89
     private var c: UInt32 = 0x98BA_DCFE
@@ -47,12 +47,12 @@ public struct MD5Hasher: Sendable {
     private var length: UInt64 = 0
 
     /// Creates a hasher in its initial state.
-    public init() {
+    package init() {
         buffer.reserveCapacity(64)
     }
 
     /// Feeds raw bytes.
-    public mutating func update(_ bytes: UnsafeRawBufferPointer) {
+    package mutating func update(_ bytes: UnsafeRawBufferPointer) {
         guard !bytes.isEmpty else { return }
         length &+= UInt64(bytes.count)
         var index = 0
@@ -78,7 +78,7 @@ public struct MD5Hasher: Sendable {
 
     /// Feeds a sequence of bytes (contiguous collections such as `[UInt8]` or
     /// `String.UTF8View` are hashed without copying).
-    public mutating func update(_ bytes: some Sequence<UInt8>) {
+    package mutating func update(_ bytes: some Sequence<UInt8>) {
         let done: Void? = bytes.withContiguousStorageIfAvailable { pointer in
             update(UnsafeRawBufferPointer(pointer))
         }
@@ -97,7 +97,7 @@ public struct MD5Hasher: Sendable {
 
     /// Pads the message, returns the 16-byte digest, and resets the hasher to its
     /// initial state.
-    public mutating func finalize() -> [UInt8] {
+    package mutating func finalize() -> [UInt8] {
         let bitLength = length &* 8
         var padding: [UInt8] = [0x80]
         let afterPad = (buffer.count + 1) % 64
@@ -122,7 +122,7 @@ public struct MD5Hasher: Sendable {
     }
 
     /// Like ``finalize()``, but returns the digest as lowercase hex.
-    public mutating func finalizeHex() -> String {
+    package mutating func finalizeHex() -> String {
         MD5.hex(finalize())
     }
 

@@ -7,7 +7,7 @@ import GRDB
 ///
 /// A failure that came after waiting (the connection's busy timeout ran out because another
 /// process holds the lock) is thrown at once: retrying it would multiply that timeout.
-public func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
+package func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
     let start = Date()
     while true {
         let attempt = Date()
@@ -23,16 +23,16 @@ public func retryingWhileBusy<T>(_ body: () throws -> T) throws -> T {
 
 /// The stamp that tells whose SQLite file this is, read as one consistent snapshot (separate
 /// `PRAGMA` reads could straddle another process's migration commit).
-public struct SQLiteFileStamp: Sendable, Equatable {
+package struct SQLiteFileStamp: Sendable, Equatable {
     /// `PRAGMA application_id`.
-    public var applicationID: Int32
+    package var applicationID: Int32
     /// `PRAGMA user_version`.
-    public var userVersion: Int
+    package var userVersion: Int
     /// How many tables, views, indexes and triggers the file holds.
-    public var schemaObjects: Int
+    package var schemaObjects: Int
 
     /// Reads the stamp of the database `db` is connected to.
-    public static func read(_ db: Database) throws -> SQLiteFileStamp {
+    package static func read(_ db: Database) throws -> SQLiteFileStamp {
         let row = try Row.fetchOne(db, sql: """
             SELECT (SELECT application_id FROM pragma_application_id), (SELECT user_version FROM pragma_user_version),
                    (SELECT count(*) FROM sqlite_master)

@@ -22,14 +22,6 @@ public enum HostileInput {
         return defaultCount
     }
 
-    /// The seed of a suite's random cases: `BGSYNC_SEED` when set, else a fresh one; printed
-    /// with the suite's name, so that a failure can be repeated.
-    public static func seed(for suite: String) -> UInt64 {
-        let seed = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64(UInt32.max))
-        print("\(suite): seed \(seed) (BGSYNC_SEED=\(seed) repeats it)")
-        return seed
-    }
-
     /// Strings a hostile peer would try: traversal, separators, NUL, shell syntax, control
     /// characters, odd Unicode, reserved prefixes, very long text.
     public static let nastyStrings: [String] = [

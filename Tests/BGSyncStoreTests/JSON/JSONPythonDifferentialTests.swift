@@ -47,9 +47,9 @@ struct JSONPythonDifferentialTests {
     @Test("mutated inputs get the same verdict from both parsers (seed printed; BGSYNC_SEED replays)",
           .enabled(if: python != nil, "python3 is not on PATH"))
     func sameVerdicts() throws {
-        let seed = ProcessInfo.processInfo.environment["BGSYNC_SEED"].flatMap { UInt64($0) } ?? UInt64.random(in: 0...UInt64.max)
+        let seed = SeededRandom.seed(for: "JSON vs Python")
         let count = HostileInput.iterations(default: 200_000)
-        print("JSON vs Python: seed \(seed) (repeat with BGSYNC_SEED=\(seed)), \(count) inputs")
+        print("JSON vs Python: \(count) inputs")
         var rng = SeededRandom(seed: seed)
         var inputs: [[UInt8]] = []
         inputs.reserveCapacity(count)

@@ -5,7 +5,7 @@ import Logging
 import Synchronization
 
 /// How log lines are written to stderr (DESIGN §5 "State, status and output", §7 journald).
-public enum LogStyle: Sendable, Equatable {
+package enum LogStyle: Sendable, Equatable {
     /// `<N>message key=value` for journald (no colour, no timestamp).
     case journald
     /// A terminal: `HH:MM:SS level: message key=value`, coloured when allowed.
@@ -17,7 +17,7 @@ public enum LogStyle: Sendable, Equatable {
     /// `JOURNAL_STREAM` names this descriptor's own `device:inode` (a child of a service
     /// inherits the variable even when redirected); colour only on a TTY without `NO_COLOR`
     /// and with `TERM` other than `dumb`.
-    public static func detect(descriptor: Int32, environment: [String: String]) -> LogStyle {
+    package static func detect(descriptor: Int32, environment: [String: String]) -> LogStyle {
         if let stream = environment["JOURNAL_STREAM"], !stream.isEmpty {
             var info = stat()
             if fstat(descriptor, &info) == 0 {
@@ -39,10 +39,10 @@ public enum LogStyle: Sendable, Equatable {
 /// A swift-log handler writing one line per message to a file descriptor (stderr), never
 /// printing secrets: URL user info is redacted in messages and metadata values, and metadata
 /// keys that name credentials are dropped.
-public struct BGSyncLogHandler: LogHandler {
-    public var metadata: Logger.Metadata = [:]
-    public var logLevel: Logger.Level = .warning
-    public let style: LogStyle
+package struct BGSyncLogHandler: LogHandler {
+    package var metadata: Logger.Metadata = [:]
+    package var logLevel: Logger.Level = .warning
+    package let style: LogStyle
     let descriptor: Int32
     let program: String
 
@@ -50,30 +50,30 @@ public struct BGSyncLogHandler: LogHandler {
     static let secretKeys = ["password", "token", "cookie", "authorization"]
 
     /// Creates a handler writing to `descriptor` in `style`.
-    public init(descriptor: Int32 = 2, style: LogStyle, program: String = "bgsync") {
+    package init(descriptor: Int32 = 2, style: LogStyle, program: String = "bgsync") {
         self.descriptor = descriptor
         self.style = style
         self.program = program
     }
 
     /// A handler for stderr, its style detected from the descriptor and `environment`.
-    public static func standardError(environment: [String: String], descriptor: Int32 = 2) -> BGSyncLogHandler {
+    package static func standardError(environment: [String: String], descriptor: Int32 = 2) -> BGSyncLogHandler {
         BGSyncLogHandler(descriptor: descriptor, style: LogStyle.detect(descriptor: descriptor, environment: environment))
     }
 
-    public subscript(metadataKey key: String) -> Logger.Metadata.Value? {
+    package subscript(metadataKey key: String) -> Logger.Metadata.Value? {
         get { metadata[key] }
         set { metadata[key] = newValue }
     }
 
-    public func log(event: LogEvent) {
+    package func log(event: LogEvent) {
         let line = format(level: event.level, message: "\(event.message)", metadata: event.metadata, date: Date())
         if descriptor == 2 { ProgressBar.active.withLock { $0 }?.clear() }
         Self.write(line, to: descriptor)
     }
 
     /// The line for one message (with its trailing newline).
-    public func format(level: Logger.Level, message: String, metadata extra: Logger.Metadata?, date: Date) -> String {
+    package func format(level: Logger.Level, message: String, metadata extra: Logger.Metadata?, date: Date) -> String {
         var merged = metadata
         if let extra { merged.merge(extra) { $1 } }
         let pairs = merged.keys.sorted().compactMap { key -> String? in

@@ -3,9 +3,9 @@ import Foundation
 /// Converts an interval into a cron expression: minutes dividing 60 → `*/N * * * *`, hours
 /// dividing 24 → `M */N * * *` (M a stable minute from the tag), whole days → daily at a stable
 /// time. Anything else cron cannot express evenly and is refused.
-public enum CronSchedule {
+package enum CronSchedule {
     /// The five fields for `seconds`, or an error (exit 64) saying why cron cannot express it.
-    public static func expression(every seconds: Int, tag: String) throws -> String {
+    package static func expression(every seconds: Int, tag: String) throws -> String {
         let minute = stableHash(tag) % 60
         let hour = (stableHash(tag) / 60) % 24
         guard seconds > 0, seconds % 60 == 0 else {

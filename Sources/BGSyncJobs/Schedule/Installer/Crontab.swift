@@ -3,23 +3,23 @@ import Foundation
 /// Where `bgsync schedule --cron` reads and writes the crontab: a file given with
 /// `--crontab-file` (e.g. `/etc/cron.d/bgsync`), or the user's crontab through the `crontab`
 /// program found on `PATH` (`crontab -l`, `crontab -`).
-public struct Crontab: Sendable {
+package struct Crontab: Sendable {
     /// A crontab file to edit instead of the user's crontab.
-    public var file: String?
+    package var file: String?
     /// The environment `crontab` is looked up in (`PATH`) and named after (`USER`).
-    public var environment: [String: String]
+    package var environment: [String: String]
 
     /// A crontab at `file`, or the user's when nil.
-    public init(file: String?, environment: [String: String]) {
+    package init(file: String?, environment: [String: String]) {
         self.file = file
         self.environment = environment
     }
 
     /// For messages: the file, or "the crontab of USER".
-    public var name: String { file ?? "the crontab of \(environment["USER"] ?? "this user")" }
+    package var name: String { file ?? "the crontab of \(environment["USER"] ?? "this user")" }
 
     /// The crontab's text (empty when there is none).
-    public func read() throws -> String {
+    package func read() throws -> String {
         if let file {
             guard FileManager.default.fileExists(atPath: file) else { return "" }
             guard let data = FileManager.default.contents(atPath: file) else {
@@ -35,7 +35,7 @@ public struct Crontab: Sendable {
     }
 
     /// Replaces the crontab with `text`.
-    public func write(_ text: String) throws {
+    package func write(_ text: String) throws {
         if let file {
             _ = try FileInstaller.install(text, at: file, dryRun: false)
             return

@@ -2,17 +2,17 @@ import Foundation
 
 /// A crontab's text with bgsync's marked block: one line per job, tagged `# bgsync:TAG`,
 /// between `# BEGIN bgsync` and `# END bgsync`. Lines outside the block are never touched.
-public struct CrontabBlock: Sendable, Equatable {
-    public static let begin = "# BEGIN bgsync (managed by `bgsync schedule --cron`; edit with bgsync schedule/unschedule)"
-    public static let end = "# END bgsync"
+package struct CrontabBlock: Sendable, Equatable {
+    package static let begin = "# BEGIN bgsync (managed by `bgsync schedule --cron`; edit with bgsync schedule/unschedule)"
+    package static let end = "# END bgsync"
 
     /// The whole crontab.
-    public private(set) var text: String
+    package private(set) var text: String
 
-    public init(_ text: String) { self.text = text }
+    package init(_ text: String) { self.text = text }
 
     /// The line for a job.
-    public static func line(expression: String, command: String, tag: String) -> String {
+    package static func line(expression: String, command: String, tag: String) -> String {
         "\(expression) \(command) # bgsync:\(tag)"
     }
 
@@ -23,7 +23,7 @@ public struct CrontabBlock: Sendable, Equatable {
     }
 
     /// The job's line, if scheduled.
-    public func line(for tag: String) -> String? {
+    package func line(for tag: String) -> String? {
         lines.first { Self.isLine($0, of: tag) }
     }
 
@@ -35,7 +35,7 @@ public struct CrontabBlock: Sendable, Equatable {
 
     /// Adds or replaces the job's line (in place when present). Returns what changed.
     @discardableResult
-    public mutating func set(_ line: String, for tag: String) -> InstallChange {
+    package mutating func set(_ line: String, for tag: String) -> InstallChange {
         var all = lines
         if let index = all.firstIndex(where: { Self.isLine($0, of: tag) }) {
             if all[index] == line { return .unchanged }
@@ -54,7 +54,7 @@ public struct CrontabBlock: Sendable, Equatable {
 
     /// Removes the job's line (and the block when it becomes empty).
     @discardableResult
-    public mutating func remove(_ tag: String) -> InstallChange {
+    package mutating func remove(_ tag: String) -> InstallChange {
         var all = lines
         guard let index = all.firstIndex(where: { Self.isLine($0, of: tag) }) else { return .absent }
         all.remove(at: index)

@@ -1,13 +1,13 @@
 import Foundation
 
 /// What writing a file did.
-public enum InstallChange: String, Sendable, Equatable {
+package enum InstallChange: String, Sendable, Equatable {
     case created, updated, unchanged, removed, absent
 }
 
 /// Writes `text` to `path` unless it already holds exactly that (then nothing is touched).
-public enum FileInstaller {
-    public static func install(_ text: String, at path: String, dryRun: Bool) throws -> InstallChange {
+package enum FileInstaller {
+    package static func install(_ text: String, at path: String, dryRun: Bool) throws -> InstallChange {
         let existing = FileManager.default.contents(atPath: path).map { String(decoding: $0, as: UTF8.self) }
         if existing == text { return .unchanged }
         let change: InstallChange = existing == nil ? .created : .updated
@@ -31,7 +31,7 @@ public enum FileInstaller {
     }
 
     /// Removes `path` (and its directory when that becomes empty).
-    public static func remove(at path: String, dryRun: Bool) throws -> InstallChange {
+    package static func remove(at path: String, dryRun: Bool) throws -> InstallChange {
         guard FileManager.default.fileExists(atPath: path) else { return .absent }
         if dryRun { return .removed }
         do {

@@ -3,34 +3,34 @@ import Foundation
 /// The drop-in that `bgsync schedule --systemd` writes for `bgsync@NAME.timer`:
 /// `bgsync@NAME.timer.d/bgsync-schedule.conf`, resetting the template's `OnUnitActiveSec=`
 /// and setting the job's interval (the counterpart of `enqueueUniquePeriodicWork(…, UPDATE)`).
-public struct SystemdDropIn: Sendable, Equatable {
+package struct SystemdDropIn: Sendable, Equatable {
     /// The job name (the timer's instance, used verbatim: `%i` in the service is the job
     /// name, and job names hold only characters unit names allow).
-    public var instance: String
+    package var instance: String
     /// The interval in seconds.
-    public var interval: Int
+    package var interval: Int
     /// Delay after boot before the first run.
-    public var onBoot: Int
+    package var onBoot: Int
 
-    public init(instance: String, interval: Int, onBoot: Int = 300) {
+    package init(instance: String, interval: Int, onBoot: Int = 300) {
         self.instance = instance
         self.interval = interval
         self.onBoot = onBoot
     }
 
     /// `bgsync@NAME.timer`.
-    public var timerUnit: String { "bgsync@\(instance).timer" }
+    package var timerUnit: String { "bgsync@\(instance).timer" }
     /// `bgsync@NAME.timer.d`.
-    public var directoryName: String { timerUnit + ".d" }
+    package var directoryName: String { timerUnit + ".d" }
     /// The drop-in's file name.
-    public static let fileName = "bgsync-schedule.conf"
+    package static let fileName = "bgsync-schedule.conf"
     /// Its path under a unit directory.
-    public func path(in unitDirectory: String) -> String {
+    package func path(in unitDirectory: String) -> String {
         unitDirectory + "/" + directoryName + "/" + Self.fileName
     }
 
     /// The file's text.
-    public var text: String {
+    package var text: String {
         """
         # Written by `bgsync schedule \(instance) --every \(DurationText.format(Double(interval)))`; removed by
         # `bgsync unschedule \(instance)`. Edits are overwritten by the next `bgsync schedule`.
