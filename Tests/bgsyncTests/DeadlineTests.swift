@@ -63,125 +63,146 @@ struct DeadlineTests {
 
     @Test("a job with a 5 s timeout against a server that never answers ends in under 10 s: interrupted, 75, no backoff")
     func deadlineAgainstSilentServer() async throws {
-        let silent = try SilentServer.start()
-        defer { silent.stop() }
-        let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db", schedule: #"timeout = "5s""#)
-        defer { sandbox.remove() }
-        let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml", "--json"])
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(elapsed < 10, "took \(elapsed) s")
-        #expect(elapsed >= 4.5, "ended before its deadline: \(elapsed) s")
-        let report = try #require(try JSONValue.parse(run.stdout).objectValue)
-        #expect(report["outcome"]?.stringValue == "interrupted")
-        #expect(report["reason"]?.stringValue?.contains("deadline reached (timeout 5s)") == true, "\(run.stdout)")
-        let status = try await Self.status(sandbox)
-        #expect(status["last_outcome"]?.stringValue == "interrupted")
-        #expect(status["consecutive_failures"]?.intValue == 0)
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let silent = try SilentServer.start()
+            defer { silent.stop() }
+            let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db", schedule: #"timeout = "5s""#)
+            defer { sandbox.remove() }
+            let (run, elapsed) = try await Self.timed(sandbox, ["run", sandbox.root + "/job.toml", "--json"])
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(elapsed < 10, "took \(elapsed) s")
+            #expect(elapsed >= 4.5, "ended before its deadline: \(elapsed) s")
+            let report = try #require(try JSONValue.parse(run.stdout).objectValue)
+            #expect(report["outcome"]?.stringValue == "interrupted")
+            #expect(report["reason"]?.stringValue?.contains("deadline reached (timeout 5s)") == true, "\(run.stdout)")
+            let status = try await Self.status(sandbox)
+            #expect(status["last_outcome"]?.stringValue == "interrupted")
+            #expect(status["consecutive_failures"]?.intValue == 0)
+        }
     }
 
     @Test("SIGTERM ends a run waiting for a response within 2 s: interrupted, 75, not a failure")
     func sigtermWhileWaiting() async throws {
-        let silent = try SilentServer.start()
-        defer { silent.stop() }
-        let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db")
-        defer { sandbox.remove() }
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        #expect(await silent.waitForConnections())
-        let (run, seconds) = try await Self.stop(running)
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
-        #expect(run.stderr.contains("stopped by SIGTERM"), "\(run.stderr)")
-        let status = try await Self.status(sandbox)
-        #expect(status["state"]?.stringValue == "interrupted")
-        #expect(status["last_outcome"]?.stringValue == "interrupted")
-        #expect(status["consecutive_failures"]?.intValue == 0)
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let silent = try SilentServer.start()
+            defer { silent.stop() }
+            let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db")
+            defer { sandbox.remove() }
+            let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+            #expect(await silent.waitForConnections())
+            let (run, seconds) = try await Self.stop(running)
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
+            #expect(run.stderr.contains("stopped by SIGTERM"), "\(run.stderr)")
+            let status = try await Self.status(sandbox)
+            #expect(status["state"]?.stringValue == "interrupted")
+            #expect(status["last_outcome"]?.stringValue == "interrupted")
+            #expect(status["consecutive_failures"]?.intValue == 0)
+        }
     }
 
     @Test("bgsync cancel ends a run waiting for a response within 2 s and says it was cancelled")
     func cancelWhileWaiting() async throws {
-        let silent = try SilentServer.start()
-        defer { silent.stop() }
-        let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db")
-        defer { sandbox.remove() }
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml", "--json"])
-        #expect(await silent.waitForConnections())
-        let cancelling = try sandbox.start(["cancel", "job"])
-        let cancel = try await cancelling.finish()
-        #expect(cancel.status == 0, "\(cancel.stderr)")
-        let run = try await running.finish()
-        // From the end of `bgsync cancel` (which sent SIGTERM) to the end of the run.
-        let seconds = (running.exitedAt ?? Date()).timeIntervalSince(cancelling.exitedAt ?? Date())
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after bgsync cancel")
-        let report = try #require(try JSONValue.parse(run.stdout).objectValue)
-        #expect(report["outcome"]?.stringValue == "interrupted")
-        #expect(report["reason"]?.stringValue?.hasPrefix("cancelled") == true, "\(run.stdout)")
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let silent = try SilentServer.start()
+            defer { silent.stop() }
+            let sandbox = try Self.sandbox(remote: "http://127.0.0.1:\(silent.port)/db")
+            defer { sandbox.remove() }
+            let running = try sandbox.start(["run", sandbox.root + "/job.toml", "--json"])
+            #expect(await silent.waitForConnections())
+            let cancelling = try sandbox.start(["cancel", "job"])
+            let cancel = try await cancelling.finish()
+            #expect(cancel.status == 0, "\(cancel.stderr)")
+            let run = try await running.finish()
+            // From the end of `bgsync cancel` (which sent SIGTERM) to the end of the run.
+            let seconds = (running.exitedAt ?? Date()).timeIntervalSince(cancelling.exitedAt ?? Date())
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after bgsync cancel")
+            let report = try #require(try JSONValue.parse(run.stdout).objectValue)
+            #expect(report["outcome"]?.stringValue == "interrupted")
+            #expect(report["reason"]?.stringValue?.hasPrefix("cancelled") == true, "\(run.stdout)")
+        }
     }
 
     @Test("SIGTERM ends a run reading a dripping body within 2 s")
     func sigtermWhileReadingSlowBody() async throws {
-        try await Self.withServer { server, sandbox in
-            server.inject(.endlessBody(interval: 0.2, path: .contains("/_changes"), times: .max))
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            try await Self.withServer { server, sandbox in
+                server.inject(.endlessBody(interval: 0.2, path: .contains("/_changes"), times: .max))
+                let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+                #expect(try await Self.eventually { server.requests().contains { $0.path.contains("/_changes") } })
+                try await Task.sleep(for: .milliseconds(500))
+                let (run, seconds) = try await Self.stop(running)
+                #expect(run.status == 75, "\(run.stderr)")
+                #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
+            }
+        }
+    }
+
+    @Test("SIGINT ends a run waiting to retry (Retry-After) within 2 s")
+    func sigintWhileWaitingToRetry() async throws {
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            try await Self.withServer { server, sandbox in
+                server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
+                let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+                #expect(try await Self.eventually { server.requests().contains { $0.status == 429 } })
+                let (run, seconds) = try await Self.stop(running, signal: SIGINT)
+                #expect(run.status == 75, "\(run.stderr)")
+                #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGINT")
+                #expect(run.stderr.contains("stopped by SIGINT"), "\(run.stderr)")
+            }
+        }
+    }
+
+    @Test("SIGTERM ends a run whose exec factory hangs within 2 s")
+    func sigtermWhileFactoryRuns() async throws {
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let sandbox = try JobSandbox()
+            defer { sandbox.remove() }
+            let marker = sandbox.root + "/factory-started"
+            try sandbox.write("factory.sh", "#!/bin/sh\ntouch '\(marker)'\nexec sleep 300\n", mode: 0o755)
+            try sandbox.write("registry.toml", """
+                [factories.main]
+                kind = "exec"
+                command = ["\(sandbox.root)/factory.sh"]
+                timeout = "10m"
+                """)
+            try sandbox.job("job")
             let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-            #expect(try await Self.eventually { server.requests().contains { $0.path.contains("/_changes") } })
-            try await Task.sleep(for: .milliseconds(500))
+            #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
             let (run, seconds) = try await Self.stop(running)
             #expect(run.status == 75, "\(run.stderr)")
             #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
         }
     }
 
-    @Test("SIGINT ends a run waiting to retry (Retry-After) within 2 s")
-    func sigintWhileWaitingToRetry() async throws {
-        try await Self.withServer { server, sandbox in
-            server.inject(.tooManyRequests(retryAfter: 60, path: .exact("/db"), times: .max))
-            let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-            #expect(try await Self.eventually { server.requests().contains { $0.status == 429 } })
-            let (run, seconds) = try await Self.stop(running, signal: SIGINT)
-            #expect(run.status == 75, "\(run.stderr)")
-            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGINT")
-            #expect(run.stderr.contains("stopped by SIGINT"), "\(run.stderr)")
-        }
-    }
-
-    @Test("SIGTERM ends a run whose exec factory hangs within 2 s")
-    func sigtermWhileFactoryRuns() async throws {
-        let sandbox = try JobSandbox()
-        defer { sandbox.remove() }
-        let marker = sandbox.root + "/factory-started"
-        try sandbox.write("factory.sh", "#!/bin/sh\ntouch '\(marker)'\nexec sleep 300\n", mode: 0o755)
-        try sandbox.write("registry.toml", """
-            [factories.main]
-            kind = "exec"
-            command = ["\(sandbox.root)/factory.sh"]
-            timeout = "10m"
-            """)
-        try sandbox.job("job")
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
-        let (run, seconds) = try await Self.stop(running)
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
-    }
-
     @Test("SIGTERM ends a run whose hook hangs within 2 s, and the hook's children with it")
     func sigtermWhileHookRuns() async throws {
-        let sandbox = try JobSandbox()
-        defer { sandbox.remove() }
-        let marker = sandbox.root + "/hook-started"
-        let child = sandbox.root + "/hook-child.pid"
-        // The hook starts a child of its own and waits: the whole group must go.
-        try sandbox.write("hook.sh", "#!/bin/sh\nsleep 300 &\necho $! > '\(child)'\ntouch '\(marker)'\nwait\n", mode: 0o755)
-        try sandbox.registry(remote: "file:data/remote.sqlite", extra: "create_target = true")
-        try sandbox.job("job", body: "[hooks]\ntimeout = \"10m\"\non_success = [\"\(sandbox.root)/hook.sh\"]\n")
-        let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
-        #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
-        let (run, seconds) = try await Self.stop(running)
-        #expect(run.status == 0, "the run synced before its hook: \(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
-        let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: child)), as: UTF8.self)
-            .trimmingCharacters(in: .whitespacesAndNewlines)))
-        #expect(try await Self.eventually { kill(pid, 0) != 0 }, "the hook's child \(pid) outlived the stop")
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let sandbox = try JobSandbox()
+            defer { sandbox.remove() }
+            let marker = sandbox.root + "/hook-started"
+            let child = sandbox.root + "/hook-child.pid"
+            // The hook starts a child of its own and waits: the whole group must go.
+            try sandbox.write("hook.sh", "#!/bin/sh\nsleep 300 &\necho $! > '\(child)'\ntouch '\(marker)'\nwait\n", mode: 0o755)
+            try sandbox.registry(remote: "file:data/remote.sqlite", extra: "create_target = true")
+            try sandbox.job("job", body: "[hooks]\ntimeout = \"10m\"\non_success = [\"\(sandbox.root)/hook.sh\"]\n")
+            let running = try sandbox.start(["run", sandbox.root + "/job.toml"])
+            #expect(try await Self.eventually { FileManager.default.fileExists(atPath: marker) })
+            let (run, seconds) = try await Self.stop(running)
+            #expect(run.status == 0, "the run synced before its hook: \(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
+            let pid = try #require(Int32(String(decoding: try Data(contentsOf: URL(fileURLWithPath: child)), as: UTF8.self)
+                .trimmingCharacters(in: .whitespacesAndNewlines)))
+            #expect(try await Self.eventually { kill(pid, 0) != 0 }, "the hook's child \(pid) outlived the stop")
+        }
     }
 
     @Test("a refused connection fails fast and says so plainly")
@@ -226,23 +247,26 @@ struct DeadlineTests {
 
     @Test("bgsync sync honours --timeout and SIGTERM")
     func syncTimeoutAndSignal() async throws {
-        let silent = try SilentServer.start()
-        defer { silent.stop() }
-        let sandbox = try JobSandbox()
-        defer { sandbox.remove() }
-        let remote = "http://127.0.0.1:\(silent.port)/db"
-        let (timed, elapsed) = try await Self.timed(sandbox, ["sync", sandbox.root + "/a.sqlite", remote, "--timeout", "2s", "--json"], stateDir: false)
-        #expect(timed.status == 75, "\(timed.stderr)")
-        #expect(elapsed < 2 + Self.stopMargin, "took \(elapsed) s")
-        let report = try #require(try JSONValue.parse(timed.stdout).objectValue)
-        #expect(report["outcome"]?.stringValue == "interrupted")
+        // The test drives signals by the clock: off the pool, so a parallel run cannot delay them.
+        try await onDedicatedThreads {
+            let silent = try SilentServer.start()
+            defer { silent.stop() }
+            let sandbox = try JobSandbox()
+            defer { sandbox.remove() }
+            let remote = "http://127.0.0.1:\(silent.port)/db"
+            let (timed, elapsed) = try await Self.timed(sandbox, ["sync", sandbox.root + "/a.sqlite", remote, "--timeout", "2s", "--json"], stateDir: false)
+            #expect(timed.status == 75, "\(timed.stderr)")
+            #expect(elapsed < 2 + Self.stopMargin, "took \(elapsed) s")
+            let report = try #require(try JSONValue.parse(timed.stdout).objectValue)
+            #expect(report["outcome"]?.stringValue == "interrupted")
 
-        let running = try sandbox.start(["sync", sandbox.root + "/b.sqlite", remote], stateDir: false)
-        #expect(await silent.waitForConnections(2))
-        let (run, seconds) = try await Self.stop(running)
-        #expect(run.status == 75, "\(run.stderr)")
-        #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
-        #expect(run.stderr.contains("stopped by SIGTERM"), "\(run.stderr)")
+            let running = try sandbox.start(["sync", sandbox.root + "/b.sqlite", remote], stateDir: false)
+            #expect(await silent.waitForConnections(2))
+            let (run, seconds) = try await Self.stop(running)
+            #expect(run.status == 75, "\(run.stderr)")
+            #expect(seconds < Self.stopMargin, "took \(seconds) s after SIGTERM")
+            #expect(run.stderr.contains("stopped by SIGTERM"), "\(run.stderr)")
+        }
     }
 
     @Test("timeouts in the registry and on sync are checked")
