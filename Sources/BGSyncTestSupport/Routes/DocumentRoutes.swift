@@ -79,7 +79,7 @@ extension Routes {
     }
 
     func putDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
-        var (document, json) = try Self.incoming(request.body)
+        var (document, json) = try Self.incoming(try Self.documentBody(request))
         if document.rev == nil, let text = request.parameter("rev") {
             document.rev = try Self.revision(text)
         }
