@@ -18,7 +18,7 @@ import ServiceLifecycle
 /// DELETE); `PUT`/`GET`/`HEAD`/`DELETE`/`POST /db`; `GET`/`PUT`/`DELETE /db/ID` (`rev`, `revs`,
 /// `conflicts`, `deleted_conflicts`, `attachments`, `atts_since`, `open_revs`, `latest`,
 /// `new_edits`; `PUT` also as `multipart/related` with `"follows": true` attachments, see
-/// `Routes/MultipartDocument.swift`), `GET /db/ID/attachment`,
+/// `Routes/MultipartDocument.swift`), `GET /db/ID/attachment` (raw bytes, CouchDB's `ETag`),
 /// `/db/_design/…`, `/db/_local/ID`; `POST /db/_bulk_docs`,
 /// `/db/_bulk_get`, `/db/_revs_diff`, `/db/_ensure_full_commit`; `GET`/`POST /db/_changes`
 /// (`feed=normal`, `style`, `since`, `limit`, `include_docs`, `conflicts`, `attachments`,

@@ -268,4 +268,43 @@ struct FixtureMultipartTests {
         notJSON.jsonContentType = "text/plain"
         try await Self.expectRefused(notJSON, status: 415, error: "bad_content_type", reason: "Content-Type must be application/json")
     }
+
+    // MARK: GET /db/ID/attachment
+
+    @Test("GET of an attachment: raw bytes, its type, length, CouchDB's ETag (304 when it matches); 404 for a missing one")
+    func attachmentHeaders() async throws {
+        try await withFixtureServer { server in
+            _ = try server.createDatabase("db")
+            let db = server.url("db")
+            let put = try await FixtureHTTP.put(db + "/att", #"{"_attachments":{"hello.txt":{"content_type":"text/plain","data":"aGVsbG8gd29ybGQ="},"b.bin":{"content_type":"application/octet-stream","data":"\#(Data(Self.allBytes).base64EncodedString())"}}}"#)
+            let rev = try #require(put.json?["rev"]?.stringValue)
+
+            let text = try await FixtureBinaryHTTP.send(.GET, db + "/att/hello.txt?rev=" + rev)
+            #expect(text.status == 200 && text.body == Array("hello world".utf8))
+            #expect(text.header("Content-Type") == "text/plain")
+            #expect(text.header("Content-Length") == "11")
+            // The digest's base64 MD5, quoted, without the md5- prefix (chttpd_db:db_attachment_req).
+            #expect(text.header("ETag") == "\"7mkg+nM0HN26sZkLN8KVSA==\"")
+            #expect(text.header("Accept-Ranges") == "bytes")
+            #expect(text.header("Cache-Control") == "must-revalidate")
+
+            let binary = try await FixtureBinaryHTTP.send(.GET, db + "/att/b.bin")
+            #expect(binary.body == Self.allBytes)
+            #expect(binary.header("Content-Type") == "application/octet-stream")
+            #expect(binary.header("Content-Length") == String(Self.allBytes.count))
+            #expect(binary.header("ETag") == "\"" + Data(MD5.digest(Self.allBytes)).base64EncodedString() + "\"")
+
+            var conditional = HTTPClientRequest(url: db + "/att/hello.txt")
+            conditional.headers.add(name: "If-None-Match", value: "\"7mkg+nM0HN26sZkLN8KVSA==\"")
+            let notModified = try await HTTPClient.shared.execute(conditional, timeout: .seconds(10))
+            #expect(notModified.status.code == 304)
+            #expect(notModified.headers.first(name: "ETag") == "\"7mkg+nM0HN26sZkLN8KVSA==\"")
+            _ = try await notModified.body.collect(upTo: 1 << 20)
+
+            let missing = try await FixtureBinaryHTTP.send(.GET, db + "/att/nope.txt?rev=" + rev)
+            #expect(missing.status == 404)
+            #expect(missing.text == #"{"error":"not_found","reason":"Document is missing attachment"}"# + "\n")
+            #expect(missing.header("Content-Type") == "application/json")
+        }
+    }
 }
