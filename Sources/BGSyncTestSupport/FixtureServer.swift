@@ -17,7 +17,9 @@ import ServiceLifecycle
 /// Endpoints: `GET /`, `/_up`, `/_all_dbs`, `/_uuids`, `/_session` (GET, POST with JSON or form,
 /// DELETE); `PUT`/`GET`/`HEAD`/`DELETE`/`POST /db`; `GET`/`PUT`/`DELETE /db/ID` (`rev`, `revs`,
 /// `conflicts`, `deleted_conflicts`, `attachments`, `atts_since`, `open_revs`, `latest`,
-/// `new_edits`), `GET /db/ID/attachment`, `/db/_design/…`, `/db/_local/ID`; `POST /db/_bulk_docs`,
+/// `new_edits`; `PUT` also as `multipart/related` with `"follows": true` attachments, see
+/// `Routes/MultipartDocument.swift`), `GET /db/ID/attachment` (raw bytes, CouchDB's `ETag`),
+/// `/db/_design/…`, `/db/_local/ID`; `POST /db/_bulk_docs`,
 /// `/db/_bulk_get`, `/db/_revs_diff`, `/db/_ensure_full_commit`; `GET`/`POST /db/_changes`
 /// (`feed=normal`, `style`, `since`, `limit`, `include_docs`, `conflicts`, `attachments`,
 /// filters `_doc_ids`, `_selector`, `_design`); `GET`/`POST /db/_all_docs`.
@@ -25,8 +27,11 @@ import ServiceLifecycle
 /// Where it differs from CouchDB: bodies are stored compacted but otherwise as sent (numbers
 /// and `\u` escapes are not rewritten); `open_revs` always answers JSON (never
 /// `multipart/mixed`); known status codes carry NIO's standard reason phrase ("Not Found", not
-/// "Object Not Found"); no views, `_local_docs`, `_find`, `_security`, multipart bodies or
-/// continuous feeds; revision hashes differ from CouchDB's (they are deterministic MD5s).
+/// "Object Not Found"); no views, `_local_docs`, `_find`, `_security`, multipart answers
+/// (`multipart/mixed`, `multipart/related`), multipart bodies other than the document `PUT`,
+/// or continuous feeds; a multipart `PUT` is read whole before it is answered, and its
+/// `follows` attachments may not carry `encoding` (gzip); revision hashes differ from
+/// CouchDB's (they are deterministic MD5s).
 ///
 /// ```swift
 /// let server = try await FixtureServer.start()

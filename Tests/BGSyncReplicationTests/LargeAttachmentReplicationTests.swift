@@ -119,8 +119,7 @@ struct LargeAttachmentReplicationTests {
         }
     }
 
-    @Test("a push sends big attachments as multipart/related PUTs with new_edits=false, the rest with _bulk_docs",
-          .disabled("the fixture server takes multipart/related PUTs in the next commit"))
+    @Test("a push sends big attachments as multipart/related PUTs with new_edits=false, the rest with _bulk_docs")
     func pushToServer() async throws {
         try await withFixtureServer { server in
             let remote = try server.createDatabase("db")

@@ -79,7 +79,7 @@ extension Routes {
     }
 
     func putDocument(_ request: CouchRequest, _ db: DatabaseContext, id: String) throws(FixtureError) -> FixtureResponse {
-        var (document, json) = try Self.incoming(request.body)
+        var (document, json) = try Self.incoming(try Self.documentBody(request))
         if document.rev == nil, let text = request.parameter("rev") {
             document.rev = try Self.revision(text)
         }
@@ -110,7 +110,9 @@ extension Routes {
                      headers: [Self.etag(rev.description)])
     }
 
-    /// `GET /db/ID/name`: the attachment's data with its content type.
+    /// `GET /db/ID/name`: the attachment's data with its content type, and CouchDB's `ETag`
+    /// (the digest's base64 MD5, quoted, without the `md5-` prefix; 304 for a matching
+    /// `If-None-Match`) and `Accept-Ranges`.
     func attachment(_ request: CouchRequest, _ db: DatabaseContext, id: String, name: String) throws(FixtureError) -> FixtureResponse {
         try Self.allow(request, "GET,HEAD")
         let options = DocumentOptions(rev: try request.parameter("rev").map { text throws(FixtureError) in try Self.revision(text) })
@@ -125,7 +127,12 @@ extension Routes {
             }
         }
         guard let found else { throw FixtureError(404, "not_found", "Document is missing attachment") }
-        return FixtureResponse(status: 200, headers: [("Content-Type", found.contentType), ("ETag", "\"\(found.digest)\"")], body: found.data)
+        let etag = "\"" + (found.digest.hasPrefix("md5-") ? String(found.digest.dropFirst(4)) : found.digest) + "\""
+        // chttpd:etag_respond: 304 when If-None-Match names the ETag.
+        let known = request.headers["if-none-match"]?.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) } ?? []
+        if known.contains(etag) { return FixtureResponse(status: 304, headers: [("ETag", etag)], body: []) }
+        return FixtureResponse(status: 200, headers: [("Content-Type", found.contentType), ("ETag", etag), ("Accept-Ranges", "bytes")],
+                               body: found.data)
     }
 
     /// The id as a path: percent-encoded, but `_design/` and `_local/` keep their slash.
