@@ -112,7 +112,7 @@ struct ScheduleCommand: ParsableCommand {
     }
 
     private func systemd(interval: Int, jobFile: JobFile) throws {
-        guard !job.contains("/"), !job.hasSuffix(".toml"), JobFile.isValidTag(job) else {
+        guard !job.contains("/"), !job.hasSuffix(".toml"), JobTag.isValid(job) else {
             throw UsageError(message: "\(job): with --systemd, JOB must be a job name (NAME.toml in \(target.user ? "~/.config/bgsync/jobs" : "/etc/bgsync/jobs")): the bgsync@.service template runs `bgsync run %i`")
         }
         let dropIn = SystemdDropIn(instance: job, interval: interval, onBoot: min(300, interval))
@@ -182,7 +182,7 @@ struct UnscheduleCommand: ParsableCommand {
     }
 
     private func systemd() throws {
-        guard !job.contains("/"), !job.hasSuffix(".toml"), JobFile.isValidTag(job) else {
+        guard !job.contains("/"), !job.hasSuffix(".toml"), JobTag.isValid(job) else {
             throw UsageError(message: "\(job): with --systemd, JOB must be a job name")
         }
         let dropIn = SystemdDropIn(instance: job, interval: 0)
@@ -199,7 +199,7 @@ struct UnscheduleCommand: ParsableCommand {
         } else if job.hasSuffix(".toml") {
             tag = String((job as NSString).lastPathComponent.dropLast(5))
         }
-        guard JobFile.isValidTag(tag) else { throw UsageError(message: "\"\(tag)\" is not a valid tag") }
+        guard JobTag.isValid(tag) else { throw UsageError(message: "\"\(tag)\" is not a valid tag") }
         var block = CrontabBlock(try target.crontab.read())
         let old = block.line(for: tag)
         let change = block.remove(tag)

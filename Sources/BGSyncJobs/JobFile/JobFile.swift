@@ -100,7 +100,7 @@ public struct JobFile: Sendable {
         let defaultTag = URL(fileURLWithPath: path).deletingPathExtension().lastPathComponent
         let tag = try attempt { () -> String? in
             let tag = try root.string("tag") ?? defaultTag
-            guard Self.isValidTag(tag) else {
+            guard JobTag.isValid(tag) else {
                 throw root.error("tag", "\"\(tag)\" is not a valid tag; use letters, digits, '.', '_' and '-', starting with a letter or digit")
             }
             return tag
@@ -185,12 +185,6 @@ public struct JobFile: Sendable {
                           input: input, constraints: constraints, schedule: schedule, hooks: hooks, metricsTextfile: metricsTextfile,
                           maxDelete: maxDelete)
         return Inspection(job: job, problems: problems)
-    }
-
-    /// Tags name files (state, locks): letters, digits, `.`, `_`, `-`.
-    package static func isValidTag(_ tag: String) -> Bool {
-        guard let first = tag.unicodeScalars.first, CharacterSet.alphanumerics.contains(first), tag.utf8.count <= 128 else { return false }
-        return tag.unicodeScalars.allSatisfy { $0.isASCII && (CharacterSet.alphanumerics.contains($0) || "._-".unicodeScalars.contains($0)) }
     }
 
     /// Finds a job by path, or by name in the jobs directories (`$XDG_CONFIG_HOME/bgsync/jobs`,

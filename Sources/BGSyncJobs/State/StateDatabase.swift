@@ -114,7 +114,8 @@ package final class StateDatabase: Sendable {
         }
     }
 
-    /// `mkdir -p` with mode 0700 for the directories it creates; existing ones are left as they are.
+    /// Creates `directory` and any missing parents with mode 0700; existing ones are left as
+    /// they are.
     static func createDirectory(_ directory: String) throws {
         var isDirectory: ObjCBool = false
         if FileManager.default.fileExists(atPath: directory, isDirectory: &isDirectory) {
@@ -123,17 +124,12 @@ package final class StateDatabase: Sendable {
             }
             return
         }
-        let parent = (directory as NSString).deletingLastPathComponent
-        if !parent.isEmpty && parent != directory && parent != "/" && parent != "." {
-            try createDirectory(parent)
-        }
-        if mkdir(directory, 0o700) != 0 && errno != EEXIST {
-            let code = errno
-            let reason = String(cString: strerror(code))
-            if StateError.kind(errno: code) == .permission {
-                throw StateError(.permission, "\(directory): permission denied: this user (uid \(getuid())) cannot create the state directory; give --state-dir, or create it for this user", path: directory)
-            }
-            throw StateError(.io, "\(directory): cannot create the state directory: \(reason)", path: directory)
+        do {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch let error as CocoaError where error.code == .fileWriteNoPermission {
+            throw StateError(.permission, "\(directory): permission denied: this user (uid \(getuid())) cannot create the state directory; give --state-dir, or create it for this user", path: directory)
+        } catch {
+            throw StateError(.io, "\(directory): cannot create the state directory: \(error.localizedDescription)", path: directory)
         }
     }
 

@@ -34,8 +34,10 @@ struct StateDatabaseTests {
                 #expect(try state.jobs().isEmpty)
                 try state.setEnabled("notes", false)
             }  // closed: the WAL is checkpointed into the file
-            let attributes = try FileManager.default.attributesOfItem(atPath: directory)
-            #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0)
+            for created in [tmp + "/a", tmp + "/a/b", directory] {  // the parents it made too
+                let attributes = try FileManager.default.attributesOfItem(atPath: created)
+                #expect((attributes[.posixPermissions] as? Int).map { $0 & 0o077 } == 0, "\(created)")
+            }
             let header = try Self.header(directory + "/state.sqlite")
             #expect(Self.bigEndian(header, at: 68) == 0x4247_5354)  // application_id "BGST"
             #expect(Self.bigEndian(header, at: 60) == 3)  // user_version
