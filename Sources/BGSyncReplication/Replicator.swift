@@ -133,12 +133,21 @@ public struct Replicator: Sendable {
         return batch
     }
 
-    /// Asks the target what it lacks of `batch` and fetches that from the source.
+    /// What `_revs_diff` answers for a target that has nothing: every revision missing, no
+    /// possible ancestors.
+    static func allMissing(_ batch: ChangesBatch) -> [String: RevsDiffEntry] {
+        var diff: [String: RevsDiffEntry] = [:]
+        for row in batch.rows { diff[row.id, default: RevsDiffEntry(missing: [], possibleAncestors: [])].missing += row.revs }
+        return diff
+    }
+
+    /// Asks the target what it lacks of `batch` (nothing to ask a target that was empty) and
+    /// fetches that from the source.
     func fetchMissing(_ batch: ChangesBatch, from source: any ReplicationPeer, to target: any ReplicationPeer) async throws -> SourceBatch {
         var read = SourceBatch(batch: batch, requests: [], fetched: [], missingChecked: 0, missingFound: 0)
         guard !batch.rows.isEmpty else { return read }
         read.missingChecked = batch.rows.reduce(0) { $0 + $1.revs.count }
-        let diff = try await target.revsDiff(batch.rows.map { ($0.id, $0.revs) })
+        let diff = target.wasEmptyAtOpen ? Self.allMissing(batch) : try await target.revsDiff(batch.rows.map { ($0.id, $0.revs) })
         read.requests = batch.rows.compactMap { row -> RevisionRequest? in
             guard let entry = diff[row.id], !entry.missing.isEmpty else { return nil }
             return RevisionRequest(id: row.id, revs: entry.missing, attsSince: entry.possibleAncestors)

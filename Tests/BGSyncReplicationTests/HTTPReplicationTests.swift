@@ -29,6 +29,26 @@ struct HTTPReplicationTests {
         }
     }
 
+    @Test("a push into a database that was empty skips _revs_diff and sends everything; one that is not asks")
+    func pushIntoEmptyDatabase() async throws {
+        try await withServer { server, remote, dir in
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            for i in 0..<12 { try local.put("l\(i)", #"{"n":\#(i)}"#) }
+            try local.write { _ = try $0.delete(id: "l0", rev: nil) }
+            let first = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push, batchSize: 5)
+            #expect(first.push?.docsWritten == 12)
+            #expect(first.push?.missingFound == 12)
+            #expect(try snapshot(local) == snapshot(remote))
+            #expect(!server.requests().contains { $0.path == "/db/_revs_diff" })
+            // Not empty any more (doc_count or doc_del_count): the next push asks first.
+            try local.put("l1", #"{"_rev":"\#(try #require(try local.winner("l1")))","n":"changed"}"#)
+            let second = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push, batchSize: 5)
+            #expect(second.push?.docsWritten == 1)
+            #expect(server.requests().contains { $0.path == "/db/_revs_diff" })
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
     @Test("conflicts made on both sides end with the same winner and conflicts on both")
     func conflicts() async throws {
         try await withServer { server, remote, dir in

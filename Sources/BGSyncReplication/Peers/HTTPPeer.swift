@@ -15,6 +15,7 @@ package final class HTTPPeer: ReplicationPeer {
         var bulkGet = true
         var checkpointRevs: [String: String] = [:]
         var documentCount: Int?
+        var emptyAtOpen = false
     }
 
     /// Where attachment data too big to hold in memory is written on its way to the target.
@@ -52,9 +53,14 @@ package final class HTTPPeer: ReplicationPeer {
         state.withLock {
             $0.identity = identity
             $0.documentCount = info["doc_count"]?.intValue
+            $0.emptyAtOpen = info["doc_count"]?.intValue == 0 && info["doc_del_count"]?.intValue == 0
         }
         return identity
     }
+
+    /// `doc_count` and `doc_del_count` were both 0 in ``open()``'s `GET /db` (a server that
+    /// does not report them is not known to be empty).
+    package var wasEmptyAtOpen: Bool { state.withLock { $0.emptyAtOpen } }
 
     /// `doc_count` as `GET /db` reported it in ``open()``; nil before, or when the server
     /// does not report one.

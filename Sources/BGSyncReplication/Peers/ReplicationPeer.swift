@@ -42,6 +42,13 @@ package protocol ReplicationPeer: Sendable {
     /// Which of `ids` the peer has live (not missing, not deleted), for the mass-deletion guard.
     func liveDocumentIDs(among ids: [String]) async throws -> Set<String>
 
+    /// Whether the peer held no document at all, not even a deleted one, when ``open()`` first
+    /// reached it. Such a target lacks every revision a source sends, so the replicator skips
+    /// `_revs_diff` for it and sends everything: a revision it received from elsewhere
+    /// meanwhile is merged as a no-op (`new_edits: false`), so nothing it lacks is ever left
+    /// out. False when the peer cannot tell.
+    var wasEmptyAtOpen: Bool { get }
+
     /// Requests made and body bytes moved so far (none for a local store).
     var traffic: PeerTraffic { get }
 
@@ -54,6 +61,7 @@ package protocol ReplicationPeer: Sendable {
 }
 
 extension ReplicationPeer {
+    package var wasEmptyAtOpen: Bool { false }
     package var traffic: PeerTraffic { PeerTraffic() }
     package func scrubbed(_ error: ReplicationError) -> ReplicationError { error }
     package func shutdown() async {}
