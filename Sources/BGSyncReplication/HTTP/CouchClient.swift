@@ -146,7 +146,13 @@ final class CouchClient: Sendable {
     /// with an endless or dripping body.
     func send(_ method: HTTPMethod, _ path: String, query: [(String, String)] = [], body: [UInt8]? = nil,
               root: Bool = false, documents: Bool = false) async throws -> CouchResponse {
-        try await perform(method, path, query: query, body: body.map { .json($0) }, root: root, documents: documents, spoolTo: nil)
+        try await perform(method, path, query: query, body: body.map { .json(ByteBuffer(bytes: $0)) }, root: root, documents: documents, spoolTo: nil)
+    }
+
+    /// ``send(_:_:query:body:root:documents:)`` with a JSON body already in a buffer (a batch of
+    /// documents, not copied again).
+    func send(_ method: HTTPMethod, _ path: String, buffer: ByteBuffer) async throws -> CouchResponse {
+        try await perform(method, path, query: [], body: .json(buffer), root: false, documents: false, spoolTo: nil)
     }
 
     /// `GET` whose successful body (an attachment's data) goes to a new file in `directory`,
@@ -166,12 +172,12 @@ final class CouchClient: Sendable {
 
     /// What a request sends.
     enum RequestBody {
-        case json([UInt8])
+        case json(ByteBuffer)
         case multipart(MultipartRelated)
 
         var count: Int {
             switch self {
-            case .json(let bytes): bytes.count
+            case .json(let buffer): buffer.readableBytes
             case .multipart(let body): body.length
             }
         }
@@ -196,9 +202,9 @@ final class CouchClient: Sendable {
             for header in options.headers { request.headers.add(name: header.name, value: header.value) }
             try await authorize(&request)
             switch body {
-            case .json(let bytes)?:
+            case .json(let buffer)?:
                 request.headers.add(name: "Content-Type", value: "application/json")
-                request.body = .bytes(ByteBuffer(bytes: bytes))
+                request.body = .bytes(buffer)
             case .multipart(let multipart)?:
                 request.headers.add(name: "Content-Type", value: multipart.contentType)
                 request.body = .stream(multipart, length: .known(Int64(multipart.length)))

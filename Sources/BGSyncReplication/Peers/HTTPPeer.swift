@@ -1,6 +1,7 @@
 import BGSyncStore
 import Foundation
 import Logging
+import NIOCore
 import NIOHTTP1
 import Synchronization
 
@@ -474,14 +475,18 @@ package final class HTTPPeer: ReplicationPeer {
 
     /// `POST _bulk_docs` with `new_edits: false`; splits the batch on 413.
     private func bulkDocs(_ revisions: ArraySlice<FetchedRevision>, into result: inout WriteResult) async throws {
-        var body: [UInt8] = Array("{\"new_edits\":false,\"docs\":[".utf8)
+        // Written once, into the buffer that is sent.
+        let head = "{\"new_edits\":false,\"docs\":["
+        var body = ByteBuffer()
+        body.reserveCapacity(revisions.reduce(head.utf8.count + 2) { $0 + $1.json.count + 1 })
+        body.writeString(head)
         for (index, revision) in revisions.enumerated() {
-            if index > 0 { body.append(UInt8(ascii: ",")) }
-            body += revision.json
+            if index > 0 { body.writeInteger(UInt8(ascii: ",")) }
+            body.writeBytes(revision.json)
         }
-        body += Array("]}".utf8)
+        body.writeString("]}")
         let context = "POST \(displayName)/_bulk_docs"
-        let response = try await client.send(.POST, "/_bulk_docs", body: body)
+        let response = try await client.send(.POST, "/_bulk_docs", buffer: body)
         switch response.status {
         case 413:
             guard revisions.count > 1 else {

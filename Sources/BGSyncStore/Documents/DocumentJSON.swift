@@ -24,6 +24,8 @@ enum DocumentJSON {
                        attachments mode: AttachmentMode, ancestry: [RevisionID], reader: StoreReader,
                        inlineLimit: Int, following: inout [StoredAttachment]) throws -> String {
         var out = "{\"_id\":"
+        // Sized once: a large body is not copied again as the text grows.
+        out.reserveCapacity(revision.body.utf8.count + id.utf8.count + 64 * (metadata.revisions?.count ?? 0) + 256)
         JSONString.append(id, to: &out)
         out += ",\"_rev\":"
         JSONString.append(rev.description, to: &out)

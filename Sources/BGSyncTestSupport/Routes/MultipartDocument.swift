@@ -22,15 +22,15 @@ extension Routes {
     /// The document JSON that `request` carries: its body, or for a `multipart/related` body
     /// the first part with the attachment parts inlined.
     static func documentBody(_ request: CouchRequest) throws(FixtureError) -> [UInt8] {
-        guard MultipartRelated.mediaType(request.headers["content-type"]) == "multipart/related" else { return request.body }
-        guard let boundary = MultipartRelated.boundary(ofContentType: request.headers["content-type"] ?? "") else {
+        guard MultipartRelatedParser.mediaType(request.headers["content-type"]) == "multipart/related" else { return request.body }
+        guard let boundary = MultipartRelatedParser.boundary(ofContentType: request.headers["content-type"] ?? "") else {
             throw FixtureError(400, "bad_request", "multipart/related needs a boundary parameter")
         }
-        let multipart = try MultipartRelated(body: request.body, boundary: boundary)
+        let multipart = try MultipartRelatedParser(body: request.body, boundary: boundary)
         guard let document = multipart.parts.first else {
             throw FixtureError(400, "bad_request", "The multipart body has no document part")
         }
-        guard MultipartRelated.mediaType(document.headers["content-type"]) == "application/json" else {
+        guard MultipartRelatedParser.mediaType(document.headers["content-type"]) == "application/json" else {
             throw FixtureError(415, "bad_content_type", "Content-Type must be application/json")
         }
         let json = Array(request.body[document.body])

@@ -13,7 +13,7 @@ import Darwin
 /// delimiter ends the body; the epilogue is ignored. A body that ends without the closing
 /// delimiter keeps its last part (CouchDB streams the bytes it has to the attachment, so a
 /// complete attachment without the closing delimiter is still stored).
-struct MultipartRelated: Sendable {
+struct MultipartRelatedParser: Sendable {
     /// One part: its headers (lowercase names, values trimmed) and the range of its body in
     /// the request body.
     struct Part: Sendable, Equatable {
