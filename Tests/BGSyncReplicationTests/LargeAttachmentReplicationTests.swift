@@ -147,4 +147,18 @@ struct LargeAttachmentReplicationTests {
         let announced = String(decoding: try HTTPPeer.announcingFollows(Array(json.utf8), names: ["a.txt"]), as: UTF8.self)
         #expect(announced == #"{"_id":"d","_rev":"2-b","n": 1.50,"_attachments":{"a.txt":{"content_type":"text/plain","revpos":2,"length":5,"follows":true},"b.txt":{"content_type":"text/plain","revpos":1,"digest":"md5-x","length":1,"stub":true}},"z":"\u00e9"}"#)
     }
+
+    @Test("documents without attachments are told apart by a scan, not parsed", arguments: [
+        (#"{"_id":"a","_rev":"1-x","n":1}"#, false),
+        (#"{"_id":"a","_rev":"1-x","_attachments":{}}"#, true),
+        (#"{"_attachments":{}}"#, true),
+        (#"{"x":"_attachments_","y":"\"_attachment"}"#, false),
+        (#"{"note":"_attachments"}"#, true),  // a false alarm costs one parse, nothing more
+        (#""_attachments""#, true),
+        (#""_attachments"#, false),
+        ("", false),
+    ])
+    func mentionsAttachments(json: String, expected: Bool) {
+        #expect(AttachmentFetch.mentionsAttachments(Array(json.utf8)) == expected)
+    }
 }

@@ -151,11 +151,24 @@ struct AttachmentFetch {
         return try? RevisionID(parsing: text)
     }
 
-    /// Whether the JSON contains `"_attachments"` at all (most documents do not, and are not
-    /// parsed further).
     private static let attachmentsKey = Array(#""_attachments""#.utf8)
 
+    /// Whether the JSON contains `"_attachments"` at all (most documents do not, and are not
+    /// parsed further). Every document of a pull passes here: `memchr` to each quote, then one
+    /// comparison.
     static func mentionsAttachments(_ json: [UInt8]) -> Bool {
-        json.firstRange(of: Self.attachmentsKey) != nil
+        let key = attachmentsKey
+        return json.withUnsafeBytes { raw in
+            key.withUnsafeBytes { pattern in
+                guard let base = raw.baseAddress, let wanted = pattern.baseAddress else { return false }
+                var offset = 0
+                while raw.count - offset >= pattern.count {
+                    guard let hit = memchr(base + offset, Int32(UInt8(ascii: "\"")), raw.count - offset - pattern.count + 1) else { return false }
+                    if memcmp(hit, wanted, pattern.count) == 0 { return true }
+                    offset = base.distance(to: UnsafeRawPointer(hit)) + 1
+                }
+                return false
+            }
+        }
     }
 }
