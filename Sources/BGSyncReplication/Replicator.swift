@@ -119,8 +119,14 @@ public struct Replicator: Sendable {
         var missingChecked: Int
         var missingFound: Int
 
-        /// The bytes of the fetched documents: what holding this batch costs.
-        var fetchedBytes: Int { fetched.reduce(0) { $0 + $1.json.count } }
+        /// The bytes of the fetched documents, their spooled attachment data included: what
+        /// holding this batch costs (in memory, or on disk beside the store). A batch with big
+        /// attachments is therefore not read ahead of another.
+        var fetchedBytes: Int {
+            fetched.reduce(0) { total, revision in
+                total + revision.json.count + revision.spooled.values.reduce(0) { $0 + $1.length }
+            }
+        }
     }
 
     /// Reads one batch of changes after `since`.

@@ -161,4 +161,18 @@ struct LargeAttachmentReplicationTests {
     func mentionsAttachments(json: String, expected: Bool) {
         #expect(AttachmentFetch.mentionsAttachments(Array(json.utf8)) == expected)
     }
+
+    @Test("spooled attachment data counts in what a batch holds, so big ones are not read ahead")
+    func spooledBytesCount() throws {
+        try withTemporaryDirectory { dir in
+            let writer = try SpoolFile.Writer(in: dir.path)
+            try [UInt8](repeating: 7, count: 40 << 20).withUnsafeBytes { try writer.append($0) }
+            var revision = FetchedRevision(id: "d", json: Array(#"{"_id":"d"}"#.utf8))
+            revision.spooled["a.bin"] = try writer.finish()
+            let batch = Replicator.SourceBatch(batch: ChangesBatch(rows: [], lastSeq: .zero, rowsBeforeFilter: 0),
+                                               requests: [], fetched: [revision], missingChecked: 0, missingFound: 0)
+            #expect(batch.fetchedBytes == (40 << 20) + 11)
+            #expect(ReadAhead.limit(3, batchBytes: batch.fetchedBytes) == 1)
+        }
+    }
 }
