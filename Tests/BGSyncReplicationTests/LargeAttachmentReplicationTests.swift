@@ -175,4 +175,22 @@ struct LargeAttachmentReplicationTests {
             #expect(ReadAhead.limit(3, batchBytes: batch.fetchedBytes) == 1)
         }
     }
+
+    @Test("opening a store removes the spool files a killed run left beside it, not recent ones")
+    func abandonedSpoolFiles() throws {
+        try withTemporaryDirectory { dir in
+            let old = dir.path(".bgsync-spool-old")
+            let recent = dir.path(".bgsync-spool-recent")
+            let unrelated = dir.path("notes.txt")
+            for path in [old, recent, unrelated] { FileManager.default.createFile(atPath: path, contents: Data([1])) }
+            let longAgo = Date(timeIntervalSinceNow: -SpoolFile.abandonedAfter - 60)
+            for path in [old, unrelated] {
+                try FileManager.default.setAttributes([.modificationDate: longAgo], ofItemAtPath: path)
+            }
+            _ = try LocalPeer(openingAt: dir.path("local.sqlite"))
+            #expect(!FileManager.default.fileExists(atPath: old))
+            #expect(FileManager.default.fileExists(atPath: recent))
+            #expect(FileManager.default.fileExists(atPath: unrelated))
+        }
+    }
 }

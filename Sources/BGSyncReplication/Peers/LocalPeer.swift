@@ -28,6 +28,7 @@ package struct LocalPeer: ReplicationPeer {
         do {
             let store = try DocumentStore.open(at: path, mode: create ? .readWriteCreate : .readWrite)
             self.init(store: store, reader: try store.concurrentReader())
+            SpoolFile.removeAbandoned(in: spoolDirectory)
         } catch let error as StoreError {
             throw ReplicationError.localStore(error)
         }

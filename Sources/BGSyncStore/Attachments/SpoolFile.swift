@@ -19,6 +19,25 @@ package final class SpoolFile: Sendable, Equatable {
 
     package static func == (lhs: SpoolFile, rhs: SpoolFile) -> Bool { lhs === rhs }
 
+    /// The file name prefix of spool files.
+    static let namePrefix = ".bgsync-spool-"
+
+    /// How old a spool file must be before ``removeAbandoned(in:)`` takes it for one a killed
+    /// run left behind: a live run finishes with each file in minutes.
+    package static let abandonedAfter: TimeInterval = 24 * 3600
+
+    /// Removes the spool files in `directory` last written more than ``abandonedAfter`` ago
+    /// (a run killed before it could remove them); errors are ignored.
+    package static func removeAbandoned(in directory: String, now: Date = Date()) {
+        guard let names = try? FileManager.default.contentsOfDirectory(atPath: directory) else { return }
+        for name in names where name.hasPrefix(namePrefix) {
+            let path = (directory as NSString).appendingPathComponent(name)
+            guard let modified = (try? FileManager.default.attributesOfItem(atPath: path))?[.modificationDate] as? Date,
+                  now.timeIntervalSince(modified) > abandonedAfter else { continue }
+            unlink(path)
+        }
+    }
+
     /// Writes a new spool file: ``append(_:)`` the data, then ``finish()``. A writer dropped
     /// before it finished removes its file.
     package final class Writer {
@@ -29,7 +48,7 @@ package final class SpoolFile: Sendable, Equatable {
         /// Creates an empty file in `directory`.
         /// - Throws: ``StoreError`` `io` when it cannot.
         package init(in directory: String) throws {
-            path = (directory as NSString).appendingPathComponent(".bgsync-spool-\(UUID().uuidString)")
+            path = (directory as NSString).appendingPathComponent(SpoolFile.namePrefix + UUID().uuidString)
             descriptor = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0o600)
             guard descriptor >= 0 else { throw Self.failure("cannot create a file for attachment data in \(directory)", directory) }
         }
