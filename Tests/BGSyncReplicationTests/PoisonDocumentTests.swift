@@ -7,23 +7,12 @@ import Testing
 /// Runs SQL through the `sqlite3` shell (a foreign writer, or a reader of raw bytes); returns
 /// its output, trimmed.
 func sqlite3(_ database: String, _ sql: String) throws -> String {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "/usr/local/bin/sqlite3")
-    process.arguments = ["-batch", "-bail", database]
-    let input = Pipe(), output = Pipe(), errors = Pipe()
-    process.standardInput = input
-    process.standardOutput = output
-    process.standardError = errors
-    try process.run()
-    input.fileHandleForWriting.write(Data(sql.utf8))
-    try input.fileHandleForWriting.close()
-    let data = output.fileHandleForReading.readDataToEndOfFile()
-    let message = errors.fileHandleForReading.readDataToEndOfFile()
-    process.waitUntilExit()
-    guard process.terminationStatus == 0 else {
-        throw ReplicationError(.localStore, "sqlite3 exited \(process.terminationStatus): \(String(decoding: message, as: UTF8.self))")
+    let shell = FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "/usr/local/bin/sqlite3"
+    let ended = try TestProcess.run(shell, ["-batch", "-bail", database], input: Array(sql.utf8))
+    guard ended.status == 0 else {
+        throw ReplicationError(.localStore, "sqlite3 exited \(ended.status): \(ended.stderr)")
     }
-    return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+    return ended.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// Issue 13, point 1: a document that breaks the rules — left by an older bgsync, written by a

@@ -22,20 +22,11 @@ struct PullMeasurement {
                 }
             }
             try await withTemporaryPath { dir in
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: "/usr/bin/time")
-                process.arguments = ["-v", try #require(Self.binary), "sync", dir + "/l.sqlite", server.url("bench"), "--pull-only", "--json"]
-                let output = Pipe(), errors = Pipe()
-                process.standardOutput = output
-                process.standardError = errors
-                try process.run()
-                let out = await Task.detached { output.fileHandleForReading.readDataToEndOfFile() }.value
-                let err = await Task.detached { errors.fileHandleForReading.readDataToEndOfFile() }.value
-                await Task.detached { process.waitUntilExit() }.value
-                let report = String(decoding: err, as: UTF8.self).split(separator: "\n")
-                    .filter { $0.contains("Elapsed") || $0.contains("Maximum resident") }
-                print("measurement: \(count) documents: \(String(decoding: out, as: UTF8.self)) \(report)")
-                #expect(process.terminationStatus == 0)
+                let arguments = ["-v", try #require(Self.binary), "sync", dir + "/l.sqlite", server.url("bench"), "--pull-only", "--json"]
+                let ended = try await TestProcess("/usr/bin/time", arguments).finish()
+                let report = ended.stderr.split(separator: "\n").filter { $0.contains("Elapsed") || $0.contains("Maximum resident") }
+                print("measurement: \(count) documents: \(ended.stdout) \(report)")
+                #expect(ended.status == 0)
             }
         }
     }

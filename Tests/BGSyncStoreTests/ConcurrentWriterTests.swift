@@ -34,7 +34,7 @@ struct ConcurrentWriterTests {
             let store = try dir.openStore()
             try store.put("own-0", #"{"n":0}"#)
             let count = 500
-            let writer = try Subprocess.start(Subprocess.python3, ["-c", Self.writer, store.path, "\(count)"])
+            let writer = try TestProcess(Subprocess.python3, ["-c", Self.writer, store.path, "\(count)"])
             var since = 0
             var latest: [String: Change] = [:]
             var polls = 0
@@ -59,9 +59,9 @@ struct ConcurrentWriterTests {
                 }
                 Thread.sleep(forTimeInterval: 0.002)
             }
-            let result = writer.wait()
-            #expect(result.status == 0, "\(result.stderrText)")
-            #expect(result.stderrText.isEmpty)
+            let result = try writer.wait()
+            #expect(result.status == 0, "\(result.stderr)")
+            #expect(result.stderr.isEmpty)
             // Drain what was written after the last poll.
             while true {
                 let before = since
@@ -71,7 +71,7 @@ struct ConcurrentWriterTests {
             #expect(since == (try store.updateSeq()))
 
             // Every document seen once more at its final revision, as the writer left it.
-            let finals = result.stdoutText.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
+            let finals = result.stdout.split(separator: "\n").map { $0.split(separator: " ").map(String.init) }
             #expect(finals.count == count)
             for final in finals where final.count == 3 {
                 let change = latest[final[0]]

@@ -56,9 +56,9 @@ struct DocumentRulesTests {
                     except sqlite3.Error as error:
                         print("refused " + str(error).replace("\\n", " "))
                 """, [store.path, inputFile])
-            try #require(result.status == 0, "\(result.stderrText)")
-            let lines = result.stdoutText.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-            try #require(lines.count >= bodies.count, "\(result.stdoutText.prefix(500))")
+            try #require(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
+            try #require(lines.count >= bodies.count, "\(result.stdout.prefix(500))")
             var accepted = 0
             for (index, body) in bodies.enumerated() {
                 let line = lines[index]
@@ -98,7 +98,7 @@ struct DocumentRulesTests {
     static func makeVersion1File(_ path: String) throws {
         let sql = Schema.version1 + "\nPRAGMA user_version = 1; PRAGMA application_id = \(Schema.applicationID); PRAGMA journal_mode = WAL;\n"
         let result = try Subprocess.sqlite(path, sql)
-        try #require(result.status == 0, "\(result.stderrText)")
+        try #require(result.status == 0, "\(result.stderr)")
     }
 
     @Test("a version 1 file: migrated to the current version on a writing open; its poison documents are reported by openRevisions, not sent")
@@ -121,7 +121,7 @@ struct DocumentRulesTests {
             let store = try DocumentStore.open(at: path)
             #expect(try Subprocess.query(path, "PRAGMA user_version") == "\(Schema.currentVersion)")
             let refused = try Subprocess.sqlite(path, "INSERT INTO documents (id, body) VALUES ('deep2', '\(deep)');")
-            #expect(refused.status != 0 && refused.stderrText.contains("bgsync: documents.body is nested more than 512 levels deep"), "\(refused.stderrText)")
+            #expect(refused.status != 0 && refused.stderr.contains("bgsync: documents.body is nested more than 512 levels deep"), "\(refused.stderr)")
             for id in ["deep", "latin1"] {
                 let results = try store.read { tx in try tx.openRevisions(id, revs: nil) }
                 guard results.count == 1, case .invalid(_, let reason) = results[0] else {
@@ -176,8 +176,8 @@ struct DocumentRulesTests {
 
     static func setImmutable(_ path: String, _ on: Bool) throws {
         if geteuid() == 0 {
-            let result = try Subprocess.run("/usr/bin/chattr", [on ? "+i" : "-i", path])
-            if result.status != 0 { throw SubprocessFailure(description: "chattr: \(result.stderrText)") }
+            let result = try TestProcess.run("/usr/bin/chattr", [on ? "+i" : "-i", path])
+            if result.status != 0 { throw SubprocessFailure(description: "chattr: \(result.stderr)") }
         } else {
             try FileManager.default.setAttributes([.posixPermissions: on ? 0o555 : 0o755], ofItemAtPath: path)
         }

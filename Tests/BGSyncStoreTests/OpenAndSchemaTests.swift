@@ -94,7 +94,7 @@ struct OpenAndSchemaTests {
         try withTemporaryDirectory { dir in
             let file = dir.path("app.sqlite")
             let created = try Subprocess.sqlite(file, "CREATE TABLE notes (id INTEGER PRIMARY KEY, text TEXT); INSERT INTO notes (text) VALUES ('keep me');")
-            #expect(created.status == 0, "\(created.stderrText)")
+            #expect(created.status == 0, "\(created.stderr)")
             try Self.expectRefused(dir, file, mentioning: "not a bgsync database")
             #expect(try Subprocess.query(file, "SELECT text FROM notes; PRAGMA journal_mode;") == "keep me\ndelete")
         }
@@ -105,7 +105,7 @@ struct OpenAndSchemaTests {
         try withTemporaryDirectory { dir in
             let file = dir.path("other.sqlite")
             let created = try Subprocess.sqlite(file, "PRAGMA application_id = 1234; PRAGMA user_version = 1;")
-            #expect(created.status == 0, "\(created.stderrText)")
+            #expect(created.status == 0, "\(created.stderr)")
             try Self.expectRefused(dir, file, mentioning: "1234")
         }
     }
@@ -119,7 +119,7 @@ struct OpenAndSchemaTests {
                 return store.path
             }()
             let stamped = try Subprocess.sqlite(file, "PRAGMA user_version = 99; PRAGMA wal_checkpoint(TRUNCATE);")
-            #expect(stamped.status == 0, "\(stamped.stderrText)")
+            #expect(stamped.status == 0, "\(stamped.stderr)")
             try Self.expectRefused(dir, file, mentioning: "newer", wal: true)
         }
     }

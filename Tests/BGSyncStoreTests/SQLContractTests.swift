@@ -15,7 +15,7 @@ struct SQLContractTests {
         var testDescription: String { rawValue }
 
         /// Runs a script of SQL statements in autocommit mode.
-        func run(_ database: String, _ script: String) throws -> ProcessResult {
+        func run(_ database: String, _ script: String) throws -> TestProcess.Result {
             switch self {
             case .sqlite3Shell:
                 return try Subprocess.sqlite(database, script)
@@ -35,7 +35,7 @@ struct SQLContractTests {
         /// Runs `script` and records an issue unless it succeeds.
         func mustRun(_ database: String, _ script: String, sourceLocation: SourceLocation = #_sourceLocation) throws {
             let result = try run(database, script)
-            #expect(result.status == 0, "\(rawValue): \(result.stderrText)", sourceLocation: sourceLocation)
+            #expect(result.status == 0, "\(rawValue): \(result.stderr)", sourceLocation: sourceLocation)
         }
     }
 
@@ -104,8 +104,8 @@ struct SQLContractTests {
                     for (row,) in db.execute(sys.argv[2]):
                         print(row)
                     """, [store.path, script])
-                #expect(result.status == 0, "\(result.stderrText)")
-                output = result.stdoutText.trimmingCharacters(in: .whitespacesAndNewlines)
+                #expect(result.status == 0, "\(result.stderr)")
+                output = result.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
             }
             #expect(output == """
                 c1|2-aaaa|0|{"v":"a"}
@@ -131,8 +131,8 @@ struct SQLContractTests {
                     print(db.total_changes - before)
                 print(db.execute("SELECT rev FROM documents WHERE id = 'n1'").fetchone()[0])
                 """, [store.path, first.description, second.description])
-            #expect(result.status == 0, "\(result.stderrText)")
-            let lines = result.stdoutText.split(separator: "\n").map(String.init)
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
             #expect(lines.count == 3)
             #expect(lines.first == "0")
             #expect((Int(lines.count > 1 ? lines[1] : "") ?? 0) > 0)
@@ -227,7 +227,7 @@ struct SQLContractTests {
             let document = try store.document("n1", DocumentOptions(revs: true))
             let result = try client.run(store.path, write.sql + (client == .python ? "" : "\n"))
             #expect(result.status != 0)
-            #expect(result.stderrText.contains(write.message), "\(result.stderrText)")
+            #expect(result.stderr.contains(write.message), "\(result.stderr)")
             // An open transaction left behind by the failed script is rolled back when the
             // client exits; the store sees the database as it was.
             #expect(try store.info() == before)

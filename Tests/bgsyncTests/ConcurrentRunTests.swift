@@ -55,7 +55,7 @@ struct ConcurrentRunTests {
             // No state database yet: all eight create and open it at once.
             let runs = try (0..<8).map { _ in try sandbox.start(["run", job, "--json"]) }
             try await waitUntil("one run is in its factory and seven have ended") {
-                try arrivals(sandbox) == 1 && runs.filter { $0.process.isRunning }.count == 1
+                try arrivals(sandbox) == 1 && runs.filter { $0.isRunning }.count == 1
             }
             try sandbox.write("gate", "")
             var results: [DBCommandTests.Run] = []

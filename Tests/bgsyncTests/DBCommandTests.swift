@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import Foundation
 import Testing
 
@@ -33,41 +34,13 @@ struct DBCommandTests {
         }
     }()
 
-    struct Run {
-        var status: Int32
-        var stdout: String
-        var stderr: String
-    }
+    /// A finished `bgsync`: exit status (128 + signal when one ended it), stdout and stderr.
+    typealias Run = TestProcess.Result
 
-    /// Runs `bgsync ARGUMENTS` with `input` on standard input (empty when nil).
+    /// Runs `bgsync ARGUMENTS` with `input` on standard input (an empty file when nil).
     static func bgsync(_ arguments: [String], input: String? = nil) throws -> Run {
         let binary = try #require(Self.binary, "the bgsync executable was not found next to the tests; build it first")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        // Output goes to files, so that no pipe can fill up and block the child.
-        let scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-cli-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        let inputFile = scratch.appendingPathComponent("stdin")
-        try Data((input ?? "").utf8).write(to: inputFile)
-        FileManager.default.createFile(atPath: scratch.appendingPathComponent("stdout").path, contents: nil)
-        FileManager.default.createFile(atPath: scratch.appendingPathComponent("stderr").path, contents: nil)
-        let stdin = try FileHandle(forReadingFrom: inputFile)
-        let stdout = try FileHandle(forWritingTo: scratch.appendingPathComponent("stdout"))
-        let stderr = try FileHandle(forWritingTo: scratch.appendingPathComponent("stderr"))
-        process.standardInput = stdin
-        process.standardOutput = stdout
-        process.standardError = stderr
-        try process.run()
-        process.waitUntilExit()
-        try stdin.close()
-        try stdout.close()
-        try stderr.close()
-        return Run(
-            status: process.terminationStatus,
-            stdout: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stdout")), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stderr")), as: UTF8.self))
+        return try TestProcess.run(binary, arguments, input: Array((input ?? "").utf8))
     }
 
     /// `bgsync db PATH ARGUMENTS`.
@@ -99,15 +72,8 @@ struct DBCommandTests {
     }
 
     static func sqlite3(_ database: String, _ sql: String) throws -> Int32 {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "/usr/local/bin/sqlite3")
-        process.arguments = [database, sql]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return process.terminationStatus
+        let shell = FileManager.default.isExecutableFile(atPath: "/usr/bin/sqlite3") ? "/usr/bin/sqlite3" : "/usr/local/bin/sqlite3"
+        return try TestProcess.run(shell, [database, sql], stdout: .discard, stderr: .discard).status
     }
 
     static func isCouchRev(_ rev: String, generation: Int) -> Bool {

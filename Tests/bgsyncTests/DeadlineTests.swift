@@ -27,7 +27,7 @@ struct DeadlineTests {
 
     /// Sends `signal` to the running bgsync and returns its run and the seconds it took to exit
     /// (measured by the thread that waits for it, not by this busy test process).
-    static func stop(_ running: RunningBGSync, signal: Int32 = SIGTERM) async throws -> (DBCommandTests.Run, Double) {
+    static func stop(_ running: TestProcess, signal: Int32 = SIGTERM) async throws -> (DBCommandTests.Run, Double) {
         let sent = Date()
         kill(running.pid, signal)
         let run = try await running.finish()

@@ -1,4 +1,5 @@
 import BGSyncStore
+import BGSyncTestSupport
 import Foundation
 import Testing
 
@@ -89,11 +90,7 @@ struct EdgeContractTests {
         }
         defer {
             if geteuid() == 0 {
-                let process = Process()
-                process.executableURL = URL(fileURLWithPath: chattr)
-                process.arguments = ["-i", dir]
-                try? process.run()
-                process.waitUntilExit()
+                _ = try? TestProcess.run(chattr, ["-i", dir])
             } else {
                 try? FileManager.default.setAttributes([.posixPermissions: 0o755], ofItemAtPath: dir)
             }
@@ -118,12 +115,8 @@ struct EdgeContractTests {
         let store = try DocumentStore.open(at: sandbox.localStore)
         try store.write { _ = try $0.put(id: "poison", json: "{}") }
         let deep = "{\"a\":" + String(repeating: "[", count: 600) + String(repeating: "]", count: 600) + "}"
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-        process.arguments = [sandbox.localStore, "UPDATE revs SET body = '\(deep)' WHERE rev_id = (SELECT winner FROM docs WHERE id = 'poison');"]
-        try process.run()
-        process.waitUntilExit()
-        #expect(process.terminationStatus == 0)
+        let update = try TestProcess.run("/usr/bin/sqlite3", [sandbox.localStore, "UPDATE revs SET body = '\(deep)' WHERE rev_id = (SELECT winner FROM docs WHERE id = 'poison');"])
+        #expect(update.status == 0, "\(update.stderr)")
 
         let sync = try Self.bgsync(["sync", sandbox.localStore, sandbox.root + "/data/other.sqlite", "--push-only", "--json"])
         #expect(sync.status == 0, "\(sync.stderr)")
@@ -151,15 +144,8 @@ struct EdgeContractTests {
         let files = try FileManager.default.contentsOfDirectory(atPath: stateDirectory).filter { $0.hasSuffix(".sqlite") || $0.hasSuffix(".db") }
         var out = ""
         for file in files {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/sqlite3")
-            process.arguments = [stateDirectory + "/" + file, "SELECT group_concat(result, ' ') FROM runs;"]
-            let pipe = Pipe()
-            process.standardOutput = pipe
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            out += String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-            process.waitUntilExit()
+            out += try TestProcess.run("/usr/bin/sqlite3", [stateDirectory + "/" + file, "SELECT group_concat(result, ' ') FROM runs;"],
+                                       stderr: .discard).stdout
         }
         return out
     }

@@ -35,18 +35,11 @@ struct HonestRunTests {
         _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
         var info = stat()
         try #require(stat(stderrPath, &info) == 0)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments + ["--state-dir", sandbox.state]
         var environment = sandbox.environment
         environment["JOURNAL_STREAM"] = "\(info.st_dev):\(info.st_ino)"
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        try process.run()
-        await waitOffPool(process)
-        return (process.terminationStatus, try String(contentsOfFile: stderrPath, encoding: .utf8))
+        let ended = try await TestProcess(binary, arguments + ["--state-dir", sandbox.state], environment: environment,
+                                          stdout: .discard, stderr: .file(stderrPath)).finish()
+        return (ended.status, try String(contentsOfFile: stderrPath, encoding: .utf8))
     }
 
     /// Everything `status` shows, human and JSON, with history.

@@ -84,14 +84,7 @@ struct LocalFaultTests {
         guard (try? FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)) != nil else { return false }
         defer { try? FileManager.default.removeItem(atPath: directory) }
         func run(_ program: String, _ arguments: [String]) -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: program)
-            process.arguments = arguments
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return -1 }
-            process.waitUntilExit()
-            return process.terminationStatus
+            (try? TestProcess.run(program, arguments, stdout: .discard, stderr: .discard))?.status ?? -1
         }
         guard run(mount, ["-t", "tmpfs", "-o", "size=64k", "tmpfs", directory]) == 0 else { return false }
         return run(umount, [directory]) == 0
@@ -163,14 +156,7 @@ struct LocalFaultTests {
         guard FileManager.default.createFile(atPath: file, contents: nil) else { return false }
         defer { try? FileManager.default.removeItem(atPath: file) }
         func run(_ flag: String) -> Int32 {
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: chattr)
-            process.arguments = [flag, file]
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            guard (try? process.run()) != nil else { return -1 }
-            process.waitUntilExit()
-            return process.terminationStatus
+            (try? TestProcess.run(chattr, [flag, file], stdout: .discard, stderr: .discard))?.status ?? -1
         }
         guard run("+i") == 0 else { return false }
         return run("-i") == 0
@@ -283,13 +269,13 @@ struct LocalFaultTests {
                 }
                 let holder = try sandbox.start(["run", job, "--force", "--json"])
                 // Wait until it holds the lock and has recorded that it runs.
-                while holder.process.isRunning, try await sandbox.status().first?["state"]?.stringValue != "running" {
+                while holder.isRunning, try await sandbox.status().first?["state"]?.stringValue != "running" {
                     try await Task.sleep(nanoseconds: 20_000_000)
                 }
                 if stopFirst {
                     // A stopped holder is alive: the lock is not stale, the next run skips.
                     kill(holder.pid, SIGSTOP)
-                    try #require(holder.process.isRunning, "the holder ended before it could be stopped")
+                    try #require(holder.isRunning, "the holder ended before it could be stopped")
                     let skipped = try await sandbox.bgsync(["run", job, "--force", "--json"])
                     #expect(skipped.status == 0)
                     let reason = try JSONValue.parse(skipped.stdout)["reason"]?.stringValue ?? ""

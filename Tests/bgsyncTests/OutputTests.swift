@@ -19,23 +19,13 @@ struct OutputTests {
     /// Runs the binary with stderr to `stderrPath` (created before the child starts).
     func run(_ sandbox: JobSandbox, _ arguments: [String], stderrPath: String, environment extra: [String: String] = [:]) async throws -> Captured {
         let binary = try #require(DBCommandTests.binary)
-        if !FileManager.default.fileExists(atPath: stderrPath) {
-            FileManager.default.createFile(atPath: stderrPath, contents: nil)
-        }
         let stdoutPath = stderrPath + ".out"
         FileManager.default.createFile(atPath: stdoutPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments + ["--state-dir", sandbox.state]
         var environment = sandbox.environment
         for (key, value) in extra { environment[key] = value }
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: stdoutPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: stderrPath))
-        try process.run()
-        await waitOffPool(process)
-        return Captured(status: process.terminationStatus,
+        let ended = try await TestProcess(binary, arguments + ["--state-dir", sandbox.state], environment: environment,
+                                          stdout: .file(stdoutPath), stderr: .file(stderrPath)).finish()
+        return Captured(status: ended.status,
                         stdout: try String(contentsOfFile: stdoutPath, encoding: .utf8),
                         stderr: try String(contentsOfFile: stderrPath, encoding: .utf8))
     }
@@ -44,26 +34,13 @@ struct OutputTests {
     func runUnderPTY(_ sandbox: JobSandbox, _ arguments: [String], environment extra: [String: String] = [:]) async throws -> (status: Int32, output: String) {
         let binary = try #require(DBCommandTests.binary)
         let command = ([binary] + arguments + ["--state-dir", sandbox.state]).map { "'" + $0 + "'" }.joined(separator: " ")
-        let outputPath = sandbox.root + "/pty-\(UUID().uuidString).txt"
-        FileManager.default.createFile(atPath: outputPath, contents: nil)
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/script")
-        process.arguments = ["-qfec", command, "/dev/null"]
         var environment = sandbox.environment
         environment["SHELL"] = "/bin/sh"
         environment["TERM"] = "xterm"
         for (key, value) in extra { environment[key] = value }
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: outputPath))
-        try process.run()
-        await waitOffPool(process)
-        return (process.terminationStatus, String(decoding: try Data(contentsOf: URL(fileURLWithPath: outputPath)), as: UTF8.self))
-    }
-
-    func waitOffPool(_ process: Process) async {
-        await bgsyncTests.waitOffPool(process)
+        let ended = try await TestProcess("/usr/bin/script", ["-qfec", command, "/dev/null"], environment: environment,
+                                          stderr: .standardOutput).finish()
+        return (ended.status, ended.stdout)
     }
 
     /// A sandbox whose job syncs with a second local store holding `documents` documents.

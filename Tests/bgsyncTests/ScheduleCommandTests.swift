@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import Foundation
 import Testing
 
@@ -224,16 +225,10 @@ struct ScheduleCommandTests {
     }
 
     static func verify(_ analyze: String, directory: String, user: Bool) throws -> (status: Int32, stderr: String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: analyze)
-        process.arguments = ["verify", "--man=no"] + (user ? ["--user"] : []) + [directory + "/bgsync@x.service", directory + "/bgsync@x.timer"]
-        process.environment = ["PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": directory + "/runtime", "HOME": directory, "LANG": "C.UTF-8"]
-        let errors = directory + "/stderr"
-        FileManager.default.createFile(atPath: errors, contents: nil)
-        process.standardError = try FileHandle(forWritingTo: URL(fileURLWithPath: errors))
-        process.standardOutput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return (process.terminationStatus, try String(contentsOfFile: errors, encoding: .utf8))
+        let ended = try TestProcess.run(
+            analyze, ["verify", "--man=no"] + (user ? ["--user"] : []) + [directory + "/bgsync@x.service", directory + "/bgsync@x.timer"],
+            environment: ["PATH": "/usr/bin:/bin", "XDG_RUNTIME_DIR": directory + "/runtime", "HOME": directory, "LANG": "C.UTF-8"],
+            stdout: .discard)
+        return (ended.status, ended.stderr)
     }
 }

@@ -53,17 +53,8 @@ public enum StoreInvariants {
         guard let shell = ["/usr/bin/sqlite3", "/usr/local/bin/sqlite3", "/bin/sqlite3"].first(where: { FileManager.default.isExecutableFile(atPath: $0) }) else {
             return nil
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: shell)
-        process.arguments = ["-readonly", path, "PRAGMA integrity_check;"]
-        let output = Pipe()
-        process.standardOutput = output
-        process.standardError = output
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        let data = output.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        return String(decoding: data, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        let ended = try TestProcess.run(shell, ["-readonly", path, "PRAGMA integrity_check;"], stderr: .standardOutput)
+        return ended.stdout.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
     /// Every path under `directory` (files and directories, relative, sorted), for checking

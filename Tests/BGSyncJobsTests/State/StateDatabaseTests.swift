@@ -338,9 +338,9 @@ struct StateDatabaseTests {
     func foreignDatabase() throws {
         let sqlite = try #require(StateTestProcess.which("sqlite3"))
         try withTemporaryPath { tmp in
-            let create = try StateTestProcess.start(sqlite, [tmp + "/state.sqlite", "PRAGMA application_id = 1111970649; CREATE TABLE t (x);"])
-            create.waitUntilExit()
-            try #require(create.terminationStatus == 0)
+            let create = try TestProcess.run(sqlite, [tmp + "/state.sqlite", "PRAGMA application_id = 1111970649; CREATE TABLE t (x);"],
+                                             stdout: .discard, stderr: .discard)
+            try #require(create.status == 0)
             try Self.expectRefused(tmp)
         }
     }

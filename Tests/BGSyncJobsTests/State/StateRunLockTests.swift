@@ -82,10 +82,10 @@ struct StateRunLockTests {
             // One process holding the lock: the shell opens the file, flock(1) locks that open file
             // description, and the shell becomes `sleep`, keeping it.
             let script = #"exec 9>>"$1" && flock --exclusive 9 && exec sleep 30"#
-            let child = try StateTestProcess.start(sh, ["-c", script, "sh", tmp + "/locks/notes.lock"])
+            let child = try TestProcess(sh, ["-c", script, "sh", tmp + "/locks/notes.lock"], stdout: .discard, stderr: .discard)
             defer {
-                if child.isRunning { kill(child.processIdentifier, SIGKILL) }
-                child.waitUntilExit()
+                if child.isRunning { kill(child.pid, SIGKILL) }
+                _ = try? child.wait()
             }
             let held = try StateTestProcess.eventually {
                 guard let lock = try RunLock.acquire(stateDirectory: tmp, tag: "notes") else { return true }
@@ -93,8 +93,8 @@ struct StateRunLockTests {
                 return false
             }
             #expect(held)
-            kill(child.processIdentifier, SIGKILL)
-            child.waitUntilExit()
+            kill(child.pid, SIGKILL)
+            _ = try child.wait()
             let freed = try StateTestProcess.eventually { try RunLock.acquire(stateDirectory: tmp, tag: "notes") != nil }
             #expect(freed)
         }

@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import Foundation
 #if canImport(Glibc)
 import Glibc
@@ -15,23 +16,11 @@ enum StateTestProcess {
         return nil
     }
 
-    /// Starts a process (not waited for).
-    static func start(_ executable: String, _ arguments: [String]) throws -> Process {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = arguments
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        return process
-    }
-
     /// The pid of a process that has exited and been reaped: certainly not alive (until reused).
     static func deadPID() throws -> Int32 {
-        let process = try start(which("true") ?? "/bin/true", [])
-        process.waitUntilExit()
-        return process.processIdentifier
+        let process = try TestProcess(which("true") ?? "/bin/true", stdout: .discard, stderr: .discard)
+        _ = try process.wait()
+        return process.pid
     }
 
     /// Polls `condition` every 10 ms for up to `seconds`.

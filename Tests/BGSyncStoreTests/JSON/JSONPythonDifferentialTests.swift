@@ -67,9 +67,9 @@ struct JSONPythonDifferentialTests {
             }
             hex.append("\n")
         }
-        let result = try Subprocess.run(try #require(Self.python), ["-c", Self.script], input: Array(hex.utf8))
-        #expect(result.status == 0, "\(result.stderrText)")
-        let verdicts = Array(result.stdoutText)
+        let result = try TestProcess.run(try #require(Self.python), ["-c", Self.script], input: Array(hex.utf8))
+        #expect(result.status == 0, "\(result.stderr)")
+        let verdicts = Array(result.stdout)
         try #require(verdicts.count == inputs.count, "python gave \(verdicts.count) verdicts for \(inputs.count) inputs")
         var compared = 0, valid = 0, disagreements: [String] = []
         for (input, verdict) in zip(inputs, verdicts) where verdict != "s" {

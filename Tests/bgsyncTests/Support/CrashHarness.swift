@@ -132,14 +132,14 @@ final class CrashScenario {
             let runStarted = Date()
             let process = try sandbox.start(["run", job, "--force", "--json"])
             let baseline = requests()
-            while process.process.isRunning && requests() - baseline < requestsBeforeKill {
+            while process.isRunning && requests() - baseline < requestsBeforeKill {
                 try await Task.sleep(nanoseconds: 1_000_000)
             }
             try await Task.sleep(nanoseconds: UInt64(delay * 1_000_000_000))
-            if process.process.isRunning { kill(process.pid, SIGKILL) }
+            if process.isRunning { kill(process.pid, SIGKILL) }
             let ended = try await process.finish()
             tally.phases[.killedRuns, default: 0] += Date().timeIntervalSince(runStarted)
-            let killed = process.process.terminationReason == .uncaughtSignal && ended.status == SIGKILL
+            let killed = ended.signal == SIGKILL
             if !killed {
                 #expect(ended.status == 0, "\(context): iteration \(iteration) ended on its own with \(ended.status): \(ended.stderr)")
             }

@@ -1,7 +1,6 @@
 import BGSyncStore
 import BGSyncTestSupport
 import Foundation
-import Synchronization
 import Testing
 
 /// A directory with a registry, job files, a state directory and a fake system root, for
@@ -86,96 +85,22 @@ struct JobSandbox {
     /// Starts `bgsync` without waiting for it (in `currentDirectory` when given); `launcher` (a
     /// program and its arguments, such as `prlimit --fsize=…`) runs it when given.
     func start(_ arguments: [String], stateDir: Bool = true, extraEnvironment: [String: String] = [:],
-               launcher: [String] = [], currentDirectory: String? = nil) throws -> RunningBGSync {
+               launcher: [String] = [], currentDirectory: String? = nil) throws -> TestProcess {
         let binary = try #require(DBCommandTests.binary, "the bgsync executable was not found; build it first")
         var environment = self.environment
         for (key, value) in extraEnvironment { environment[key] = value }
         let arguments = arguments + (stateDir ? ["--state-dir", state] : [])
         guard let program = launcher.first else {
-            return try RunningBGSync(binary: binary, arguments: arguments, environment: environment, currentDirectory: currentDirectory)
+            return try TestProcess(binary, arguments, environment: environment, currentDirectory: currentDirectory)
         }
-        return try RunningBGSync(binary: program, arguments: Array(launcher.dropFirst()) + [binary] + arguments, environment: environment,
-                                 currentDirectory: currentDirectory)
+        return try TestProcess(program, Array(launcher.dropFirst()) + [binary] + arguments, environment: environment,
+                               currentDirectory: currentDirectory)
     }
 
     /// `status --json` parsed.
     func status() async throws -> [JSONValue] {
         let run = try await bgsync(["status", "--json"])
         return try JSONValue.parse(run.stdout).arrayValue ?? []
-    }
-}
-
-/// A `bgsync` child process with its output going to files.
-final class RunningBGSync {
-    let process = Process()
-    let scratch: URL
-    /// Just before the child was started.
-    let startedAt: Date
-    /// When the child exited, taken on the thread that waits for it (so that a busy
-    /// concurrency pool in the test process does not add to the measure); nil until then.
-    var exitedAt: Date? { exit.value.withLock { $0 } }
-    private let exit = ExitTime()
-
-    private final class ExitTime: Sendable {
-        let value = Mutex<Date?>(nil)
-    }
-
-    init(binary: String, arguments: [String], environment: [String: String], currentDirectory: String? = nil) throws {
-        scratch = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-run-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: scratch, withIntermediateDirectories: false)
-        for name in ["stdout", "stderr"] { FileManager.default.createFile(atPath: scratch.appendingPathComponent(name).path, contents: nil) }
-        process.executableURL = URL(fileURLWithPath: binary)
-        process.arguments = arguments
-        process.environment = environment
-        process.standardInput = FileHandle.nullDevice
-        if let currentDirectory { process.currentDirectoryURL = URL(fileURLWithPath: currentDirectory) }
-        process.standardOutput = try FileHandle(forWritingTo: scratch.appendingPathComponent("stdout"))
-        process.standardError = try FileHandle(forWritingTo: scratch.appendingPathComponent("stderr"))
-        startedAt = Date()
-        try process.run()
-    }
-
-    var pid: Int32 { process.processIdentifier }
-
-    /// Like ``finish()``, also sampling the child's peak resident memory (`VmHWM` of
-    /// `/proc/PID/status`, a high-water mark, read every 10 ms until it exits) in KiB.
-    func finishMeasuringPeakMemory() async throws -> (run: DBCommandTests.Run, peakKiB: Int) {
-        let process = self.process
-        let path = "/proc/\(process.processIdentifier)/status"
-        let peak = await withCheckedContinuation { (continuation: CheckedContinuation<Int, Never>) in
-            DispatchQueue.global().async {
-                var peak = 0
-                while process.isRunning {
-                    if let text = try? String(contentsOfFile: path, encoding: .utf8),
-                       let line = text.split(separator: "\n").first(where: { $0.hasPrefix("VmHWM:") }),
-                       let kib = Int(line.split(separator: " ", omittingEmptySubsequences: true).dropFirst().first ?? "") {
-                        peak = max(peak, kib)
-                    }
-                    usleep(10_000)
-                }
-                continuation.resume(returning: peak)
-            }
-        }
-        return (try await finish(), peak)
-    }
-
-    /// Waits for the child without blocking a thread of the concurrency pool (the fixture
-    /// server in this process needs those threads to answer the child).
-    func finish() async throws -> DBCommandTests.Run {
-        let process = self.process
-        let exit = self.exit
-        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-            Thread {
-                process.waitUntilExit()
-                exit.value.withLock { $0 = Date() }
-                continuation.resume()
-            }.start()
-        }
-        defer { try? FileManager.default.removeItem(at: scratch) }
-        return DBCommandTests.Run(
-            status: process.terminationStatus,
-            stdout: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stdout")), as: UTF8.self),
-            stderr: String(decoding: try Data(contentsOf: scratch.appendingPathComponent("stderr")), as: UTF8.self))
     }
 }
 
@@ -207,16 +132,5 @@ extension JobSandbox {
             }
             try await body(sandbox, server)
         }
-    }
-}
-
-/// Waits for a child process without blocking a thread of the concurrency pool (the fixture
-/// server in this process needs those threads to answer the child).
-func waitOffPool(_ process: Process) async {
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        Thread {
-            process.waitUntilExit()
-            continuation.resume()
-        }.start()
     }
 }

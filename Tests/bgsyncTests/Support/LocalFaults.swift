@@ -1,3 +1,4 @@
+import BGSyncTestSupport
 import Foundation
 import GRDB
 import Testing
@@ -9,25 +10,8 @@ import Glibc
 /// - Returns: its exit status and its output (stdout and stderr together).
 @discardableResult
 func runTool(_ program: String, _ arguments: [String]) async throws -> (status: Int32, output: String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: program)
-    process.arguments = arguments
-    let output = FileManager.default.temporaryDirectory.appendingPathComponent("bgsync-tool-\(UUID().uuidString)")
-    FileManager.default.createFile(atPath: output.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: output) }
-    let handle = try FileHandle(forWritingTo: output)
-    process.standardOutput = handle
-    process.standardError = handle
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
-        Thread {
-            process.waitUntilExit()
-            continuation.resume()
-        }.start()
-    }
-    try handle.close()
-    return (process.terminationStatus, String(decoding: try Data(contentsOf: output), as: UTF8.self))
+    let ended = try await TestProcess(program, arguments, stderr: .standardOutput).finish()
+    return (ended.status, ended.stdout)
 }
 
 /// The first of `candidates` that is an executable file.
@@ -37,7 +21,7 @@ func findTool(_ candidates: String...) -> String? {
 
 /// Waits for `process`, SIGKILLing it if it has not ended after `limit` seconds (a hang).
 /// - Returns: the run, and whether it had to be killed.
-func finish(_ process: RunningBGSync, killingAfter limit: Double) async throws -> (run: DBCommandTests.Run, hung: Bool) {
+func finish(_ process: TestProcess, killingAfter limit: Double) async throws -> (run: DBCommandTests.Run, hung: Bool) {
     let pid = process.pid
     let watchdog = Task {
         try await Task.sleep(nanoseconds: UInt64(limit * 1_000_000_000))
