@@ -54,6 +54,11 @@ public struct StoreError: Error, Sendable, Equatable, CustomStringConvertible {
         return StoreError(.invalidDocument, problem)
     }
 
+    /// The store lists an attachment whose data it does not hold (a broken file).
+    package static func missingAttachmentData(_ path: String, _ attachment: StoredAttachment, documentID id: String) -> StoreError {
+        StoreError(.io, "\(path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(id) is missing")
+    }
+
     static func notFound(_ id: String, reason: String) -> StoreError {
         StoreError(.notFound, "document \"\(id)\" not found (\(reason))", reason: reason)
     }

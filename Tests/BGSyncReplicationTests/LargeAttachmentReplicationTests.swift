@@ -139,13 +139,25 @@ struct LargeAttachmentReplicationTests {
         }
     }
 
-    @Test("a streamed attachment is announced with follows and without a digest; the rest of the document keeps its bytes")
-    func announcingFollows() throws {
+    @Test("a streamed attachment is announced with follows and without a digest and its bytes follow; the rest of the document keeps its bytes")
+    func announcingFollows() async throws {
         // A digest pulled from CouchDB for a type it gzips is the MD5 of the gzipped bytes:
         // sent with the plain bytes, CouchDB 3.4.3 answers 500 (function_clause).
         let json = #"{"_id":"d","_rev":"2-b","n": 1.50,"_attachments":{"a.txt":{"content_type":"text/plain","revpos":2,"digest":"md5-7kY/Eu8QluaPtEbBoPGqjw==","length":5,"stub":true},"b.txt":{"content_type":"text/plain","revpos":1,"digest":"md5-x","length":1,"stub":true}},"z":"\u00e9"}"#
-        let announced = String(decoding: try HTTPPeer.announcingFollows(Array(json.utf8), names: ["a.txt"]), as: UTF8.self)
-        #expect(announced == #"{"_id":"d","_rev":"2-b","n": 1.50,"_attachments":{"a.txt":{"content_type":"text/plain","revpos":2,"length":5,"follows":true},"b.txt":{"content_type":"text/plain","revpos":1,"digest":"md5-x","length":1,"stub":true}},"z":"\u00e9"}"#)
+        try await withTemporaryDirectory { dir in
+            let writer = try SpoolFile.Writer(in: dir.path)
+            try Array("hello".utf8).withUnsafeBytes { try writer.append($0) }
+            var revision = FetchedRevision(id: "d", json: Array(json.utf8))
+            revision.spooled["a.txt"] = try writer.finish()
+            let multipart = try HTTPPeer.multipart(revision)
+            var body: [UInt8] = []
+            for try await buffer in multipart { body += buffer.readableBytesView }
+            #expect(body.count == multipart.length)
+            let boundary = try #require(multipart.contentType.split(separator: "\"").dropFirst().first.map(String.init))
+            #expect(String(decoding: body, as: UTF8.self) == "--\(boundary)\r\nContent-Type: application/json\r\n\r\n"
+                + #"{"_id":"d","_rev":"2-b","n": 1.50,"_attachments":{"a.txt":{"content_type":"text/plain","revpos":2,"length":5,"follows":true},"b.txt":{"content_type":"text/plain","revpos":1,"digest":"md5-x","length":1,"stub":true}},"z":"\u00e9"}"#
+                + "\r\n--\(boundary)\r\nContent-Disposition: attachment; filename=\"a.txt\"\r\nContent-Type: text/plain\r\nContent-Length: 5\r\n\r\nhello\r\n--\(boundary)--")
+        }
     }
 
     @Test("documents without attachments are told apart by a scan, not parsed", arguments: [

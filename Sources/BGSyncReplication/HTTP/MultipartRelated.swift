@@ -62,9 +62,7 @@ extension MultipartRelated: AsyncSequence {
     /// of a file is in memory however slowly the server takes it.
     struct AsyncIterator: AsyncIteratorProtocol {
         fileprivate var parts: ArraySlice<Part>
-        private var handle: FileHandle?
-        private var file: SpoolFile?
-        private var read = 0
+        private var reader: SpoolFile.Reader?
 
         fileprivate init(parts: [Part]) {
             self.parts = parts[...]
@@ -72,30 +70,14 @@ extension MultipartRelated: AsyncSequence {
 
         mutating func next() async throws -> ByteBuffer? {
             while true {
-                if let handle, let file {
-                    let chunk = try handle.read(upToCount: 256 * 1024) ?? Data()
-                    if !chunk.isEmpty {
-                        read += chunk.count
-                        return ByteBuffer(bytes: chunk)
-                    }
-                    try? handle.close()
-                    self.handle = nil
-                    self.file = nil
-                    guard read == file.length else {
-                        throw StoreError(.io, "\(file.path): attachment data changed on disk (\(read) bytes, expected \(file.length))")
-                    }
+                if reader != nil {
+                    if let piece = try reader?.next(upTo: 256 * 1024) { return ByteBuffer(bytes: piece) }
+                    reader = nil
                 }
                 guard let part = parts.popFirst() else { return nil }
                 switch part {
-                case .bytes(let bytes):
-                    return ByteBuffer(bytes: bytes)
-                case .file(let next):
-                    guard let opened = FileHandle(forReadingAtPath: next.path) else {
-                        throw StoreError(.io, "\(next.path): cannot read attachment data")
-                    }
-                    handle = opened
-                    file = next
-                    read = 0
+                case .bytes(let bytes): return ByteBuffer(bytes: bytes)
+                case .file(let file): reader = try SpoolFile.Reader(file)
                 }
             }
         }

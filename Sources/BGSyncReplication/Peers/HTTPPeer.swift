@@ -412,8 +412,7 @@ package final class HTTPPeer: ReplicationPeer {
     private func putMultipart(_ revision: FetchedRevision, into result: inout WriteResult) async throws {
         let body: MultipartRelated
         do {
-            body = MultipartRelated(json: try Self.announcingFollows(revision.json, names: Set(revision.spooled.keys)),
-                                    attachments: try Self.followOrder(revision))
+            body = try Self.multipart(revision)
         } catch {
             result.failures.append(WriteFailure(id: revision.id, rev: nil, error: "bad_request", reason: "\(error)"))
             return
@@ -433,18 +432,18 @@ package final class HTTPPeer: ReplicationPeer {
         }
     }
 
-    /// The document's JSON with the `_attachments` entries named in `names` saying
-    /// `"follows": true` without a digest (a stub fetched apart says `"stub": true`); the rest
-    /// of the document stays byte for byte as it was.
-    static func announcingFollows(_ json: [UInt8], names: Set<String>) throws -> [UInt8] {
-        let members = try RawJSONObject.members(ofObject: json)
-        guard let member = members.first(where: { $0.key == "_attachments" }),
+    /// The revision as a `multipart/related` body: its JSON with the `_attachments` entries of
+    /// its spooled data saying `"follows": true` without a digest (a stub fetched apart says
+    /// `"stub": true`), the rest of the document byte for byte as it was, then that data in
+    /// the order of the entries, the order in which CouchDB takes the parts.
+    static func multipart(_ revision: FetchedRevision) throws -> MultipartRelated {
+        let json = revision.json
+        guard let member = try RawJSONObject.members(ofObject: json).first(where: { $0.key == "_attachments" }),
               var attachments = try JSONValue.parse(Array(json[member.valueRange])).objectValue
         else { throw ReplicationError(.malformedResponse, "the document has no _attachments for its attachment data") }
-        for name in names {
-            guard var entry = attachments[name]?.objectValue else {
-                throw ReplicationError(.malformedResponse, "_attachments has no entry \(name) for its data")
-            }
+        var parts: [MultipartRelated.Attachment] = []
+        for (name, value) in attachments.members {
+            guard let file = revision.spooled[name], var entry = value.objectValue else { continue }
             _ = entry.removeValue(forKey: "stub")
             _ = entry.removeValue(forKey: "data")
             // CouchDB checks a digest sent with streamed data against the MD5 of the bytes as
@@ -454,23 +453,14 @@ package final class HTTPPeer: ReplicationPeer {
             _ = entry.removeValue(forKey: "digest")
             entry.set("follows", .bool(true))
             attachments.set(name, .object(entry))
+            parts.append(MultipartRelated.Attachment(name: name, contentType: entry["content_type"]?.stringValue ?? "application/octet-stream", file: file))
         }
-        return Array(json[..<member.valueRange.lowerBound]) + Array(JSONValue.object(attachments).serialized.utf8)
+        if let missing = revision.spooled.keys.first(where: { attachments[$0]?.objectValue == nil }) {
+            throw ReplicationError(.malformedResponse, "_attachments has no entry \(missing) for its data")
+        }
+        let announced = Array(json[..<member.valueRange.lowerBound]) + Array(JSONValue.object(attachments).serialized.utf8)
             + Array(json[member.valueRange.upperBound...])
-    }
-
-    /// The spooled attachments in the order of their entries in `_attachments`, the order in
-    /// which CouchDB takes the parts that follow.
-    static func followOrder(_ revision: FetchedRevision) throws -> [MultipartRelated.Attachment] {
-        let members = try RawJSONObject.members(ofObject: revision.json)
-        guard let member = members.first(where: { $0.key == "_attachments" }),
-              let attachments = try JSONValue.parse(Array(revision.json[member.valueRange])).objectValue
-        else { return [] }
-        return attachments.members.compactMap { name, entry in
-            revision.spooled[name].map {
-                MultipartRelated.Attachment(name: name, contentType: entry["content_type"]?.stringValue ?? "application/octet-stream", file: $0)
-            }
-        }
+        return MultipartRelated(json: announced, attachments: parts)
     }
 
     /// `POST _bulk_docs` with `new_edits: false`; splits the batch on 413.

@@ -117,7 +117,7 @@ package struct LocalPeer: ReplicationPeer {
                             var revision = FetchedRevision(id: request.id, json: Array(json.utf8))
                             for attachment in following {
                                 guard let file = try tx.spoolAttachment(digest: attachment.digest, in: spoolDirectory) else {
-                                    throw StoreError(.io, "\(store.path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(request.id) is missing")
+                                    throw StoreError.missingAttachmentData(store.path, attachment, documentID: request.id)
                                 }
                                 revision.spooled[attachment.name] = file
                             }

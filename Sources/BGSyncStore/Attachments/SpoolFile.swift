@@ -91,28 +91,55 @@ package final class SpoolFile: Sendable, Equatable {
         }
     }
 
+    /// Reads the file piece by piece and, at its end, checks that it still holds ``length``
+    /// bytes: the one way spooled data is read back.
+    package struct Reader {
+        private let file: SpoolFile
+        private var handle: FileHandle?
+        private var read = 0
+
+        /// Opens `file`.
+        /// - Throws: ``StoreError`` `io` when it cannot be read.
+        package init(_ file: SpoolFile) throws {
+            guard let handle = FileHandle(forReadingAtPath: file.path) else {
+                throw StoreError(.io, "\(file.path): cannot read attachment data")
+            }
+            self.file = file
+            self.handle = handle
+        }
+
+        /// The next piece of at most `size` bytes; nil at the end.
+        /// - Throws: ``StoreError`` `io` when reading fails or the file's length changed.
+        package mutating func next(upTo size: Int) throws -> Data? {
+            guard let handle else { return nil }
+            let piece: Data
+            do {
+                piece = try handle.read(upToCount: size) ?? Data()
+            } catch {
+                throw StoreError(.io, "\(file.path): cannot read attachment data (\(error.localizedDescription))")
+            }
+            if !piece.isEmpty {
+                read += piece.count
+                return piece
+            }
+            try? handle.close()
+            self.handle = nil
+            guard read == file.length else {
+                throw StoreError(.io, "\(file.path): attachment data changed on disk (\(read) bytes, expected \(file.length))")
+            }
+            return nil
+        }
+    }
+
     /// Calls `body` with the file's contents in pieces of at most `size` bytes, in order (once
     /// with an empty piece for an empty file).
     package func forEachChunk(of size: Int, _ body: (Data) throws -> Void) throws {
-        guard let handle = FileHandle(forReadingAtPath: path) else {
-            throw StoreError(.io, "\(path): cannot read attachment data")
+        var reader = try Reader(self)
+        var any = false
+        while let piece = try reader.next(upTo: size) {
+            any = true
+            try body(piece)
         }
-        defer { try? handle.close() }
-        var total = 0
-        repeat {
-            let chunk: Data
-            do {
-                chunk = try handle.read(upToCount: size) ?? Data()
-            } catch {
-                throw StoreError(.io, "\(path): cannot read attachment data (\(error.localizedDescription))")
-            }
-            if chunk.isEmpty && total > 0 { break }
-            try body(chunk)
-            total += chunk.count
-            if chunk.isEmpty { break }
-        } while true
-        guard total == length else {
-            throw StoreError(.io, "\(path): attachment data changed on disk (\(total) bytes, expected \(length))")
-        }
+        if !any { try body(Data()) }
     }
 }

@@ -61,7 +61,7 @@ enum DocumentJSON {
                     following.append(attachment)
                 } else if let since = sincePosition, attachment.revpos > since {
                     guard let data = try reader.attachmentData(digest: attachment.digest) else {
-                        throw StoreError(.io, "\(reader.path): the data of attachment \(attachment.name) (\(attachment.digest)) of document \(id) is missing")
+                        throw StoreError.missingAttachmentData(reader.path, attachment, documentID: id)
                     }
                     out += ",\"data\":\""
                     out += Data(data).base64EncodedString()
