@@ -57,6 +57,8 @@ public struct Replicator: Sendable {
     /// ``run()`` with the peers given.
     func run(local: LocalPeer, remote: any ReplicationPeer) async throws -> SyncResult {
         var result = SyncResult(pull: nil, push: nil, httpRequests: 0)
+        // What the pull shows the remote holds spares the push from asking again.
+        let holdings = configuration.direction == .pullAndPush && !dryRun ? RemoteHoldings() : nil
         func finish() async {
             await remote.shutdown()
             await local.shutdown()
@@ -69,14 +71,16 @@ public struct Replicator: Sendable {
         }
         do {
             if configuration.direction != .push {
-                result.pull = try await replicate(.pull, local: local, remote: remote, filter: configuration.pullFilter.map { .pull($0) })
+                result.pull = try await replicate(.pull, local: local, remote: remote, filter: configuration.pullFilter.map { .pull($0) },
+                                                  holdings: holdings)
             }
             if let resolver = configuration.conflictResolver, !dryRun {
                 result.conflicts = try await ConflictStep(resolver: resolver, logger: logger, shouldStop: shouldStop)
                     .run(local: local, remote: remote)
             }
             if configuration.direction != .pull {
-                result.push = try await replicate(.push, local: local, remote: remote, filter: configuration.pushFilter.map { .push($0) })
+                result.push = try await replicate(.push, local: local, remote: remote, filter: configuration.pushFilter.map { .push($0) },
+                                                  holdings: holdings)
             }
             recordTraffic()
             await finish()
@@ -118,6 +122,8 @@ public struct Replicator: Sendable {
         var fetched: [FetchedRevision]
         var missingChecked: Int
         var missingFound: Int
+        /// Rows not asked about: the target holds them (``RemoteHoldings``).
+        var skipped = 0
 
         /// The bytes of the fetched documents, their spooled attachment data included: what
         /// holding this batch costs (in memory, or on disk beside the store). A batch with big
@@ -147,14 +153,20 @@ public struct Replicator: Sendable {
         return diff
     }
 
-    /// Asks the target what it lacks of `batch` (nothing to ask a target that was empty) and
-    /// fetches that from the source.
-    func fetchMissing(_ batch: ChangesBatch, from source: any ReplicationPeer, to target: any ReplicationPeer) async throws -> SourceBatch {
+    /// Asks the target what it lacks of `batch` (nothing to ask a target that was empty, nor
+    /// about the rows whose local sequence is in `held`, see ``RemoteHoldings``) and fetches
+    /// that from the source.
+    func fetchMissing(_ batch: ChangesBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
+                      skipping held: SequenceRanges? = nil) async throws -> SourceBatch {
         var read = SourceBatch(batch: batch, requests: [], fetched: [], missingChecked: 0, missingFound: 0)
         guard !batch.rows.isEmpty else { return read }
         read.missingChecked = batch.rows.reduce(0) { $0 + $1.revs.count }
-        let diff = target.wasEmptyAtOpen ? Self.allMissing(batch) : try await target.revsDiff(batch.rows.map { ($0.id, $0.revs) })
-        read.requests = batch.rows.compactMap { row -> RevisionRequest? in
+        var asked = batch
+        if let held { asked.rows.removeAll { $0.localSeq.map(held.contains) ?? false } }
+        read.skipped = batch.rows.count - asked.rows.count
+        guard !asked.rows.isEmpty else { return read }
+        let diff = target.wasEmptyAtOpen ? Self.allMissing(asked) : try await target.revsDiff(asked.rows.map { ($0.id, $0.revs) })
+        read.requests = asked.rows.compactMap { row -> RevisionRequest? in
             guard let entry = diff[row.id], !entry.missing.isEmpty else { return nil }
             return RevisionRequest(id: row.id, revs: entry.missing, attsSince: entry.possibleAncestors)
         }
@@ -175,8 +187,11 @@ public struct Replicator: Sendable {
     /// when the direction ends or stops, as CouchDB's replicator does (each is an extra
     /// request). A checkpoint that lags behind only makes the next run read again changes the
     /// target already has; it never skips any, since it is written after what it covers.
+    ///
+    /// `holdings`, in a run that pulls then pushes, is filled by the pull and spares the push
+    /// from asking the remote about what the pull showed it holds.
     func replicate(_ direction: ReplicatorConfiguration.Direction, local: LocalPeer, remote: any ReplicationPeer,
-                   filter: ChangesFilter?) async throws -> DirectionResult {
+                   filter: ChangesFilter?, holdings: RemoteHoldings? = nil) async throws -> DirectionResult {
         let (source, target): (any ReplicationPeer, any ReplicationPeer) = direction == .push ? (local, remote) : (remote, local)
         let sourceID = try await source.open()
         let targetID = try await target.open()
@@ -185,6 +200,8 @@ public struct Replicator: Sendable {
         let sourceCheckpoint = try await source.readCheckpoint(id: replicationID)
         let targetCheckpoint = sourceCheckpoint == nil ? nil : try await target.readCheckpoint(id: replicationID)
         let (startSeq, history) = Checkpoint.startPoint(source: sourceCheckpoint, target: targetCheckpoint)
+        if direction == .pull { holdings?.remoteOpened(marker: remote.revisionLossMarker) }
+        let held = direction == .push ? try await holdings?.confirm(on: remote) : nil
         if direction == .push, !dryRun {
             if let limit = configuration.maxDelete {
                 try await DeletionGuard(limit: limit, logger: logger).check(local: local, remote: remote, since: startSeq, filter: filter)
@@ -215,6 +232,7 @@ public struct Replicator: Sendable {
             do {
                 try await source.writeCheckpoint(id: replicationID, body: checkpoint)
                 sourceCheckpointed = (stats.lastSeq, ContinuousClock.now)
+                if direction == .pull { holdings?.checkpointWritten(id: replicationID, sessionID: sessionID) }
             } catch {
                 // Not fatal: the target's checkpoint is authoritative for where to resume.
                 logger.warning("could not write the checkpoint on the source", metadata: ["source": "\(source.displayName)", "error": "\(error)"])
@@ -222,6 +240,7 @@ public struct Replicator: Sendable {
         }
 
         var targetCheckpointed = (seq: startSeq, at: ContinuousClock.now)
+        var skipped = 0
 
         func interrupted() -> ReplicationError {
             ReplicationError(.interrupted, "\(direction) stopped at a batch boundary (checkpoint at \(stats.lastSeq))")
@@ -230,7 +249,7 @@ public struct Replicator: Sendable {
         let replicator = self
         var readAhead = ReadAhead(since: startSeq, batchSize: configuration.batchSize, depth: configuration.readAhead,
                                   readChanges: { try await replicator.readChanges(from: source, since: $0, filter: filter) },
-                                  fetch: { try await replicator.fetchMissing($0, from: source, to: target) })
+                                  fetch: { try await replicator.fetchMissing($0, from: source, to: target, skipping: held) })
         defer { readAhead.cancel() }
         // A server target takes several `_bulk_docs` at once; a local one writes each batch
         // with its checkpoint in one transaction, one after the other.
@@ -269,6 +288,7 @@ public struct Replicator: Sendable {
             stats.changesRead += batch.rows.count
             stats.missingChecked += read.missingChecked
             stats.missingFound += read.missingFound
+            skipped += read.skipped
             report(direction, stats, remote)
             if dryRun {
                 stats.lastSeq = batch.lastSeq
@@ -287,7 +307,10 @@ public struct Replicator: Sendable {
                 after.docsWritten += read.fetched.count(where: { $0.refusal == nil })
                 if after.lastSeq != targetCheckpointed.seq { checkpoint = (replicationID, checkpointBody(after)) }
             }
-            writes.append(Task { [checkpoint] in try await replicator.write(read, from: source, to: target, checkpoint: checkpoint) })
+            let recording = direction == .pull && holdings?.isRecording == true ? holdings : nil
+            writes.append(Task { [checkpoint] in
+                try await replicator.write(read, from: source, to: target, checkpoint: checkpoint, recording: recording)
+            })
             let final = isLast || stopping
             if final || !target.checkpointsWithWrites && ContinuousClock.now - targetCheckpointed.at >= checkpointInterval {
                 // A checkpoint covers only what is durable: every write before it has ended.
@@ -305,6 +328,10 @@ public struct Replicator: Sendable {
             if stopping { throw interrupted() }
         }
         while !writes.isEmpty { try await settleOldest() }
+        if skipped > 0 {
+            logger.debug("not asked about documents this run's pull showed the remote holds",
+                         metadata: ["direction": "\(direction)", "documents": "\(skipped)"])
+        }
         return stats
     }
 
@@ -335,9 +362,9 @@ public struct Replicator: Sendable {
     }
 
     /// Writes one batch to the target with, when given, the target's checkpoint after the
-    /// revisions are durable.
+    /// revisions are durable; a pull `recording` notes in it what the remote holds.
     private func write(_ read: SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
-                       checkpoint: (id: String, body: JSONValue)?) async throws -> BatchWrite {
+                       checkpoint: (id: String, body: JSONValue)?, recording: RemoteHoldings?) async throws -> BatchWrite {
         var done = BatchWrite(lastSeq: read.batch.lastSeq, docsRead: read.fetched.count, written: 0, failures: [],
                               conflictsCreated: 0, checkpoint: checkpoint?.body)
         guard !read.requests.isEmpty else {
@@ -345,9 +372,20 @@ public struct Replicator: Sendable {
             return done
         }
         var (fetched, refused) = Self.splitRefused(read.fetched)
+        let sourceLeaves = recording.map { _ in
+            Dictionary(read.batch.rows.map { ($0.id, Set($0.revs)) }, uniquingKeysWith: { $0.union($1) })
+        }
+        func write(_ fetched: [FetchedRevision]) async throws -> WriteResult {
+            guard let recording, let sourceLeaves, let local = target as? LocalPeer else {
+                return try await target.write(fetched, checkpoint: checkpoint)
+            }
+            let (result, held) = try await local.write(fetched, checkpoint: checkpoint, sourceLeaves: sourceLeaves)
+            recording.record(held)
+            return result
+        }
         let written: WriteResult
         do {
-            written = try await target.write(fetched, checkpoint: checkpoint)
+            written = try await write(fetched)
         } catch let missing as MissingStubs {
             // The target lacks attachment data the stubs referred to: send it all.
             logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
@@ -355,7 +393,7 @@ public struct Replicator: Sendable {
             let refetched = Self.splitRefused(try await source.fetch(again))
             refused = refused.filter { !missing.ids.contains($0.id) } + refetched.refused
             fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched.usable
-            written = try await target.write(fetched, checkpoint: checkpoint)
+            written = try await write(fetched)
         }
         done.failures = refused + written.failures
         done.written = written.written

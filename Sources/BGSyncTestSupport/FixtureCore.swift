@@ -16,6 +16,8 @@ final class FixtureCore: Sendable {
         var store: DocumentStore
         var file: String
         var instanceStartTime: String
+        /// `purge_seq`, raised by ``FixtureServer/recordPurge(in:)``.
+        let purgeSeq = Locked(0)
         /// `GET /db`'s counts for the store's last update_seq: counting is O(documents), while
         /// CouchDB answers from its B-tree reductions at once.
         let info = Locked<StoreInfo?>(nil)

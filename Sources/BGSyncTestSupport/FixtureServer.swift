@@ -168,6 +168,13 @@ public final class FixtureServer: Sendable {
         core.deleteDatabase(name)
     }
 
+    /// Raises a database's `purge_seq` by one, as a purge there would. (The fixture does not
+    /// serve `_purge`: this stands for one made by someone else, to test what a client does
+    /// when it sees `purge_seq` change.)
+    public func recordPurge(in name: String) {
+        core.database(name)?.purgeSeq.withLock { $0 += 1 }
+    }
+
     /// The databases' names, sorted.
     public var databaseNames: [String] { core.databaseNames }
 

@@ -17,6 +17,7 @@ package final class HTTPPeer: ReplicationPeer {
         var checkpointRevs: [String: String] = [:]
         var documentCount: Int?
         var emptyAtOpen = false
+        var lossMarker: String?
     }
 
     /// Where attachment data too big to hold in memory is written on its way to the target.
@@ -55,8 +56,25 @@ package final class HTTPPeer: ReplicationPeer {
             $0.identity = identity
             $0.documentCount = info["doc_count"]?.intValue
             $0.emptyAtOpen = info["doc_count"]?.intValue == 0 && info["doc_del_count"]?.intValue == 0
+            $0.lossMarker = Self.lossMarker(info)
         }
         return identity
+    }
+
+    package var revisionLossMarker: String? { state.withLock { $0.lossMarker } }
+
+    package func currentRevisionLossMarker() async throws -> String? {
+        let response = try await client.send(.GET, "")
+        try check(response, "GET \(displayName)")
+        return Self.lossMarker(try response.json("GET \(displayName)"))
+    }
+
+    /// `purge_seq` (a number, or an opaque string on a cluster), which changes with every
+    /// purge, and `instance_start_time`, which changes when the database is created again;
+    /// nil for a server that does not report `purge_seq` (it cannot tell about purges).
+    static func lossMarker(_ info: JSONValue) -> String? {
+        guard let purgeSeq = info["purge_seq"], purgeSeq != .null else { return nil }
+        return purgeSeq.serialized + " " + (info["instance_start_time"]?.serialized ?? "-")
     }
 
     /// `doc_count` and `doc_del_count` were both 0 in ``open()``'s `GET /db` (a server that

@@ -75,7 +75,7 @@ package struct LocalPeer: ReplicationPeer {
             try $0.read { tx in
                 let changes = try tx.changes(since: start, limit: limit)
                 let lastSeq = changes.last.map { OpaqueSequence(json: String($0.seq)) } ?? since
-                var rows = changes.map { ChangeRow(id: $0.id, revs: $0.leaves, deleted: $0.deleted) }
+                var rows = changes.map { ChangeRow(id: $0.id, revs: $0.leaves, deleted: $0.deleted, localSeq: $0.seq) }
                 switch filter {
                 case nil:
                     break
@@ -138,6 +138,17 @@ package struct LocalPeer: ReplicationPeer {
     /// `_revisions`, a body over the limits) is refused on its own, listed in the result's
     /// failures, and the rest of the batch is written.
     package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+        try await write(revisions, checkpoint: checkpoint, sourceLeaves: nil).result
+    }
+
+    /// ``write(_:checkpoint:)``, and when `sourceLeaves` (the revisions the source's changes
+    /// feed listed, by document id) is given, the sequences this write leaves holding only
+    /// revisions the source listed: those of the documents whose leaves are all among the
+    /// source's, and those the write used up that are no document's latest (see
+    /// ``RemoteHoldings``). Worked out in the write's transaction, so nothing else wrote
+    /// in between.
+    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?,
+                       sourceLeaves: [String: Set<RevisionID>]?) async throws -> (result: WriteResult, held: [ClosedRange<Int>]) {
         var parsed: [(id: String, document: IncomingDocument)] = []
         var failures: [WriteFailure] = []
         parsed.reserveCapacity(revisions.count)
@@ -156,6 +167,7 @@ package struct LocalPeer: ReplicationPeer {
         }
         return try local(store) { store in
             try store.write { tx in
+                let seqBefore = sourceLeaves == nil ? 0 : try tx.reader.updateSeq()
                 var missingStubs = Set<String>()
                 var conflicts = 0
                 var written = 0
@@ -173,9 +185,28 @@ package struct LocalPeer: ReplicationPeer {
                 if let checkpoint {
                     try tx.putLocal(id: "_local/" + checkpoint.id, json: checkpoint.body.serialized)
                 }
-                return WriteResult(written: written, failures: failures, conflictsCreated: conflicts)
+                let result = WriteResult(written: written, failures: failures, conflictsCreated: conflicts)
+                guard let sourceLeaves else { return (result, []) }
+                return (result, try Self.heldSequences(tx.reader, after: seqBefore, sourceLeaves: sourceLeaves))
             }
         }
+    }
+
+    /// The sequences after `seqBefore` (used by the current transaction) whose document's
+    /// leaves are all in `sourceLeaves`, with those that are no document's latest, as ranges.
+    static func heldSequences(_ reader: StoreReader, after seqBefore: Int,
+                              sourceLeaves: [String: Set<RevisionID>]) throws -> [ClosedRange<Int>] {
+        let seqAfter = try reader.updateSeq()
+        guard seqAfter > seqBefore else { return [] }
+        var held: [ClosedRange<Int>] = []
+        var start = seqBefore + 1
+        for change in try reader.changes(since: seqBefore) {
+            if let listed = sourceLeaves[change.id], change.leaves.allSatisfy(listed.contains) { continue }
+            if start < change.seq { held.append(start...(change.seq - 1)) }
+            start = change.seq + 1
+        }
+        if start <= seqAfter { held.append(start...seqAfter) }
+        return held
     }
 
     /// A revision this store will not take, as `_bulk_docs` would list it.

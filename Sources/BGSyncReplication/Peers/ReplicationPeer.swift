@@ -49,6 +49,14 @@ package protocol ReplicationPeer: Sendable {
     /// out. False when the peer cannot tell.
     var wasEmptyAtOpen: Bool { get }
 
+    /// A value that changes whenever the peer may have lost revisions it held (CouchDB's
+    /// `purge_seq`, with `instance_start_time`), as ``open()`` first read it; nil when the peer
+    /// cannot tell. See ``RemoteHoldings``.
+    var revisionLossMarker: String? { get }
+
+    /// The same marker read again now (a request of its own); nil when the peer cannot tell.
+    func currentRevisionLossMarker() async throws -> String?
+
     /// Requests made and body bytes moved so far (none for a local store).
     var traffic: PeerTraffic { get }
 
@@ -62,6 +70,8 @@ package protocol ReplicationPeer: Sendable {
 
 extension ReplicationPeer {
     package var wasEmptyAtOpen: Bool { false }
+    package var revisionLossMarker: String? { nil }
+    package func currentRevisionLossMarker() async throws -> String? { nil }
     package var traffic: PeerTraffic { PeerTraffic() }
     package func scrubbed(_ error: ReplicationError) -> ReplicationError { error }
     package func shutdown() async {}
@@ -120,12 +130,16 @@ package struct ChangeRow: Sendable, Equatable {
     package var revs: [RevisionID]
     /// Whether the winner is deleted.
     package var deleted: Bool
+    /// The row's sequence in a local store's feed (nil from a server, whose sequences are
+    /// opaque).
+    package var localSeq: Int?
 
     /// Creates a row.
-    package init(id: String, revs: [RevisionID], deleted: Bool) {
+    package init(id: String, revs: [RevisionID], deleted: Bool, localSeq: Int? = nil) {
         self.id = id
         self.revs = revs
         self.deleted = deleted
+        self.localSeq = localSeq
     }
 }
 

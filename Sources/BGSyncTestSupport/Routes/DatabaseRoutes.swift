@@ -30,7 +30,7 @@ extension Routes {
         return JSONText.object([
             ("instance_start_time", JSONText.quoted(hosted.instanceStartTime)),
             ("db_name", JSONText.quoted(name)),
-            ("purge_seq", core.sequences.json(0)),
+            ("purge_seq", core.sequences.json(hosted.purgeSeq.withLock { $0 })),
             ("update_seq", core.sequences.json(info.updateSeq)),
             ("sizes", sizes),
             ("props", "{}"),
