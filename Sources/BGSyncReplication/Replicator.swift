@@ -1,6 +1,7 @@
 import BGSyncStore
 import Foundation
 import Logging
+import Synchronization
 
 /// Runs one one-shot replication: a full pull (remote → local) and/or a full push
 /// (local → remote), following the CouchDB replication protocol.
@@ -273,13 +274,13 @@ public struct Replicator: Sendable {
         }
 
         while true {
-            let next: SourceBatch?
+            var next: SourceBatch?
             do {
                 next = try await readAhead.next()
             } catch where Task.isCancelled {
                 throw ReplicationError(.interrupted, "\(direction) stopped while a request was in flight (checkpoint at \(targetCheckpointed.seq))")
             }
-            guard let read = next else { break }
+            guard let read = next.take() else { break }
             let batch = read.batch
             let isLast = readAhead.isLast(batch)
             // The boundary before the next batch: what was read ahead of it is dropped.
@@ -308,8 +309,12 @@ public struct Replicator: Sendable {
                 if after.lastSeq != targetCheckpointed.seq { checkpoint = (replicationID, checkpointBody(after)) }
             }
             let recording = direction == .pull && holdings?.isRecording == true ? holdings : nil
+            // The write task holds the only reference to the batch, so that each document's
+            // JSON is freed as soon as it is stored (a large document is not held twice).
+            let handoff = Handoff(consume read)
             writes.append(Task { [checkpoint] in
-                try await replicator.write(read, from: source, to: target, checkpoint: checkpoint, recording: recording)
+                guard let read = handoff.take() else { throw ReplicationError(.interrupted, "a batch was handed to two writes") }
+                return try await replicator.write(read, from: source, to: target, checkpoint: checkpoint, recording: recording)
             })
             let final = isLast || stopping
             if final || !target.checkpointsWithWrites && ContinuousClock.now - targetCheckpointed.at >= checkpointInterval {
@@ -363,7 +368,9 @@ public struct Replicator: Sendable {
 
     /// Writes one batch to the target with, when given, the target's checkpoint after the
     /// revisions are durable; a pull `recording` notes in it what the remote holds.
-    private func write(_ read: SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
+    ///
+    /// The batch is consumed: the target frees each revision's JSON once it has used it.
+    private func write(_ read: consuming SourceBatch, from source: any ReplicationPeer, to target: any ReplicationPeer,
                        checkpoint: (id: String, body: JSONValue)?, recording: RemoteHoldings?) async throws -> BatchWrite {
         var done = BatchWrite(lastSeq: read.batch.lastSeq, docsRead: read.fetched.count, written: 0, failures: [],
                               conflictsCreated: 0, checkpoint: checkpoint?.body)
@@ -371,11 +378,13 @@ public struct Replicator: Sendable {
             if let checkpoint { try await target.writeCheckpoint(id: checkpoint.id, body: checkpoint.body) }
             return done
         }
-        var (fetched, refused) = Self.splitRefused(read.fetched)
+        var fetched = read.fetched
+        read.fetched = []
+        var refused = Self.takeRefused(&fetched)
         let sourceLeaves = recording.map { _ in
             Dictionary(read.batch.rows.map { ($0.id, Set($0.revs)) }, uniquingKeysWith: { $0.union($1) })
         }
-        func write(_ fetched: [FetchedRevision]) async throws -> WriteResult {
+        func write(_ fetched: consuming [FetchedRevision]) async throws -> WriteResult {
             guard let recording, let sourceLeaves, let local = target as? LocalPeer else {
                 return try await target.write(fetched, checkpoint: checkpoint)
             }
@@ -385,15 +394,15 @@ public struct Replicator: Sendable {
         }
         let written: WriteResult
         do {
-            written = try await write(fetched)
+            written = try await write(consume fetched)
         } catch let missing as MissingStubs {
-            // The target lacks attachment data the stubs referred to: send it all.
+            // The target lacks attachment data the stubs referred to: fetch the batch again,
+            // with all the data of those documents (the first fetch went to the target).
             logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
-            let again = read.requests.filter { missing.ids.contains($0.id) }.map { RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) }
-            let refetched = Self.splitRefused(try await source.fetch(again))
-            refused = refused.filter { !missing.ids.contains($0.id) } + refetched.refused
-            fetched = fetched.filter { !missing.ids.contains($0.id) } + refetched.usable
-            written = try await write(fetched)
+            let again = read.requests.map { missing.ids.contains($0.id) ? RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) : $0 }
+            var refetched = try await source.fetch(again)
+            refused = Self.takeRefused(&refetched)
+            written = try await write(consume refetched)
         }
         done.failures = refused + written.failures
         done.written = written.written
@@ -406,9 +415,11 @@ public struct Replicator: Sendable {
     }
 
     /// Takes the revisions the source could not give (``FetchedRevision/refusal``) out of a
-    /// batch: they are skipped and counted as write failures, the rest is written.
-    static func splitRefused(_ fetched: [FetchedRevision]) -> (usable: [FetchedRevision], refused: [WriteFailure]) {
-        (fetched.filter { $0.refusal == nil }, fetched.compactMap(\.refusal))
+    /// batch, in place: they are skipped and counted as write failures, the rest is written.
+    static func takeRefused(_ fetched: inout [FetchedRevision]) -> [WriteFailure] {
+        let refused = fetched.compactMap(\.refusal)
+        if !refused.isEmpty { fetched.removeAll { $0.refusal != nil } }
+        return refused
     }
 
     private func report(_ direction: ReplicatorConfiguration.Direction, _ stats: DirectionResult, _ remote: any ReplicationPeer) {
@@ -416,4 +427,15 @@ public struct Replicator: Sendable {
         let traffic = remote.traffic
         progress(ReplicationProgress(direction: direction, counters: stats, bytesReceived: traffic.bytesReceived, bytesSent: traffic.bytesSent))
     }
+}
+
+/// Hands a value to a task so that the task holds the only reference to it: ``take()`` moves it
+/// out, once.
+final class Handoff<Value: Sendable>: Sendable {
+    private let value: Mutex<Value?>
+
+    init(_ value: consuming Value) { self.value = Mutex(value) }
+
+    /// The value; only the first call gets it, later ones nil.
+    func take() -> Value? { value.withLock { $0.take() } }
 }

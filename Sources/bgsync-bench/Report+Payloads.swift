@@ -7,15 +7,17 @@ extension Report {
         var lines = heading(context)
         lines.append("one document per payload: pushed from a local store into a new database, then pulled into a new store")
         lines.append("")
-        let header = ["payload", "push s", "push RSS MB", "pull s", "pull RSS MB", "peak / size", "budget", "met"]
+        let header = ["payload", "push s", "push RSS MB", "pull s", "pull RSS MB", "peak / size", "cost / size", "budget", "met"]
         let rows = results.map { result -> [String] in
             [result.title,
              format(result.push.wallSeconds, digits: 2), megabytes(result.push.peakRSSBytes),
              format(result.pull.wallSeconds, digits: 2), megabytes(result.pull.peakRSSBytes),
-             format(Double(result.peakRSSBytes) / Double(max(result.bytes, 1)), digits: 2) + "×",
-             result.budget.text, result.met ? "yes" : "NO"]
+             result.budget == nil ? "–" : ratio(result.peakRSSBytes, result.bytes),
+             result.costBytes.map { ratio($0, result.bytes) } ?? "–",
+             result.budget?.text ?? "–", result.met.map { $0 ? "yes" : "NO" } ?? "–"]
         }
-        lines += table(header, rows, rightAligned: [1, 2, 3, 4, 5])
+        lines += table(header, rows, rightAligned: [1, 2, 3, 4, 5, 6])
+        lines.append("cost: the peak RSS less the baseline's, the same push and pull of a 1 KB document in this run")
         return lines.joined(separator: "\n")
     }
 
@@ -32,8 +34,9 @@ extension Report {
                 "push": run(result.push),
                 "pull": run(result.pull),
                 "peak_rss_bytes": .integer(result.peakRSSBytes),
-                "budget_bytes": .integer(result.budget.limit),
-                "met": .bool(result.met),
+                "cost_bytes": result.costBytes.map { .integer($0) } ?? .null,
+                "budget_bytes": result.budget.map { .integer($0.limit) } ?? .null,
+                "met": result.met.map { .bool($0) } ?? .null,
             ])
         }))
         return JSONValue.object(root).serialized
@@ -45,6 +48,10 @@ extension Report {
             "peak_rss_bytes": sample.peakRSSBytes.map { .integer($0) } ?? .null,
             "requests": sample.requests.map { .integer($0) } ?? .null,
         ])
+    }
+
+    private static func ratio(_ bytes: Int, _ size: Int) -> String {
+        format(Double(bytes) / Double(max(size, 1)), digits: 2) + "×"
     }
 
     private static func megabytes(_ bytes: Int?) -> String {

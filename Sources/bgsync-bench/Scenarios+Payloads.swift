@@ -5,16 +5,26 @@ import Foundation
 /// with a 1 GB attachment; a large JSON document costs at most 2.5× its size"). For each
 /// payload a local store holding only it is seeded in this process, `bgsync` pushes it into a
 /// new database, then pulls it into a new store; both children's peak RSS is measured.
+///
+/// What a document costs is the peak RSS of moving it less that of moving a 1 KB document the
+/// same way, measured first in the same run (``PayloadResult/baselineRSSBytes``): the process's
+/// own ~36 MB, most of it its code and libraries mapped in, is not the document's.
 extension Scenarios {
-    /// The two payloads: one attachment of `attachmentBytes`, one JSON document of `jsonBytes`.
+    /// A 1 KB JSON document (the baseline), then the two payloads: one attachment of
+    /// `attachmentBytes`, one JSON document of `jsonBytes`.
     func payloads(attachmentBytes: Int, jsonBytes: Int) async throws -> [PayloadResult] {
-        var results: [PayloadResult] = []
+        let baseline = try await payload(key: "baseline", title: "one 1 KB JSON document (baseline)", bytes: 1000) { store in
+            try Self.seedJSON(store, bytes: 1000)
+        }
+        var results = [baseline]
         results.append(try await payload(key: "attachment", title: "one \(ByteSize.format(attachmentBytes)) attachment", bytes: attachmentBytes) { store in
             try Self.seedAttachment(store, bytes: attachmentBytes)
         })
-        results.append(try await payload(key: "json", title: "one \(ByteSize.format(jsonBytes)) JSON document", bytes: jsonBytes) { store in
+        var json = try await payload(key: "json", title: "one \(ByteSize.format(jsonBytes)) JSON document", bytes: jsonBytes) { store in
             try Self.seedJSON(store, bytes: jsonBytes)
-        })
+        }
+        json.baselineRSSBytes = baseline.peakRSSBytes
+        results.append(json)
         return results
     }
 
@@ -95,14 +105,28 @@ struct PayloadResult: Sendable {
     var bytes: Int
     var push: RunSample
     var pull: RunSample
+    /// For the JSON document: the baseline's peak RSS, the same moves of a 1 KB document.
+    var baselineRSSBytes: Int?
 
     /// The higher peak RSS of the two runs.
     var peakRSSBytes: Int { max(push.peakRSSBytes ?? 0, pull.peakRSSBytes ?? 0) }
 
-    /// DESIGN §8: under 100 MB with an attachment; at most 2.5× the size of a JSON document.
-    var budget: (limit: Int, text: String) {
-        key == "attachment" ? (100_000_000, "< 100 MB") : (bytes * 5 / 2, "≤ 2.5 × size")
+    /// What the document itself costs: the peak less the baseline's (nil without a baseline).
+    var costBytes: Int? { baselineRSSBytes.map { max(0, peakRSSBytes - $0) } }
+
+    /// DESIGN §8: under 100 MB in all with an attachment; a JSON document costs at most 2.5×
+    /// its size; the baseline has none.
+    var budget: (limit: Int, text: String)? {
+        switch key {
+        case "attachment": (100_000_000, "< 100 MB")
+        case "json": (bytes * 5 / 2, "cost ≤ 2.5 × size")
+        default: nil
+        }
     }
 
-    var met: Bool { peakRSSBytes <= budget.limit }
+    /// Whether the budget is met: the peak for an attachment, the cost for a JSON document.
+    var met: Bool? {
+        guard let budget else { return nil }
+        return (key == "json" ? costBytes ?? peakRSSBytes : peakRSSBytes) <= budget.limit
+    }
 }

@@ -49,6 +49,28 @@ struct HTTPReplicationTests {
         }
     }
 
+    @Test("a target that refuses a stub (412 missing_stub) gets the batch again with the attachment data")
+    func missingStubResent() async throws {
+        try await withServer { server, remote, dir in
+            // The server holds 1-aaaa without the attachment the local 1-aaaa has, so the local
+            // 2- revision's stub refers to data the server lacks.
+            try remote.write { _ = try $0.put(id: "d", json: #"{"_rev":"1-aaaa","_revisions":{"start":1,"ids":["aaaa"]}}"#, newEdits: false) }
+            let local = try DocumentStore.open(at: dir + "/l.sqlite")
+            let data = #"{"_rev":"1-aaaa","_revisions":{"start":1,"ids":["aaaa"]},"_attachments":{"a.txt":{"content_type":"text/plain","data":"aGVsbG8="}}}"#
+            try local.write { _ = try $0.put(id: "d", json: data, newEdits: false) }
+            try local.put("d", #"{"_rev":"1-aaaa","v":2,"_attachments":{"a.txt":{"stub":true}}}"#)
+            try local.put("plain", #"{"v":1}"#)
+            let result = try await sync(dir + "/l.sqlite", server.url("db"), direction: .push)
+            #expect(result.push?.docsWritten == 2)
+            #expect(result.push?.docWriteFailures == 0)
+            let bulkDocs = server.requests().filter { $0.path == "/db/_bulk_docs" }.map(\.status)
+            #expect(bulkDocs == [412, 201], "\(bulkDocs)")
+            let stored = try remote.read { try $0.document("d", options: DocumentOptions(attachments: .data)) }
+            #expect(stored.contains(#""data":"aGVsbG8=""#), "\(stored)")
+            #expect(try snapshot(local) == snapshot(remote))
+        }
+    }
+
     @Test("conflicts made on both sides end with the same winner and conflicts on both")
     func conflicts() async throws {
         try await withServer { server, remote, dir in

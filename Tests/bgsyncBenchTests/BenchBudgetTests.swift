@@ -166,4 +166,23 @@ struct BenchBudgetTests {
         #expect(Summary([3, 1, 2])?.median == 2)
         #expect(Summary([]) == nil)
     }
+
+    @Test("a JSON payload is judged on its cost above the baseline's peak; an attachment on its peak")
+    func payloadBudgets() {
+        func sample(_ rss: Int) -> RunSample { RunSample(wallSeconds: 1, cpuSeconds: 1, peakRSSBytes: rss, requests: 4) }
+        var json = PayloadResult(key: "json", title: "json", bytes: 50_000_000, push: sample(139_000_000), pull: sample(160_000_000))
+        #expect(json.costBytes == nil)
+        #expect(json.met == false, "160 MB is over 125 MB when there is no baseline to take off")
+        json.baselineRSSBytes = 36_000_000
+        #expect(json.costBytes == 124_000_000)
+        #expect(json.met == true, "124 MB of cost is within 2.5 × 50 MB")
+        json.pull = sample(162_000_000)
+        #expect(json.met == false)
+        let attachment = PayloadResult(key: "attachment", title: "att", bytes: 1 << 30, push: sample(99_000_000), pull: sample(60_000_000))
+        #expect(attachment.met == true)
+        let baseline = PayloadResult(key: "baseline", title: "1 KB", bytes: 1000, push: sample(36_000_000), pull: sample(35_000_000))
+        #expect(baseline.met == nil && baseline.budget == nil)
+        let text = Report.payloadsText(Self.context(realServer: true), [baseline, attachment, json])
+        #expect(text.contains("cost / size"))
+    }
 }

@@ -414,8 +414,9 @@ package final class HTTPPeer: ReplicationPeer {
         return fetched
     }
 
-    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+    package func write(_ revisions: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         var result = WriteResult(written: 0, failures: [])
+        let revisions = revisions
         let withFiles = revisions.filter { !$0.spooled.isEmpty }
         let inline = withFiles.isEmpty ? revisions : revisions.filter { $0.spooled.isEmpty }
         if !inline.isEmpty { try await bulkDocs(inline[...], into: &result) }

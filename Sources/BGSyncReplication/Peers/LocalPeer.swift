@@ -137,7 +137,7 @@ package struct LocalPeer: ReplicationPeer {
     /// Stores what it can: a revision that is not an acceptable document (bad JSON, a bad
     /// `_revisions`, a body over the limits) is refused on its own, listed in the result's
     /// failures, and the rest of the batch is written.
-    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
+    package func write(_ revisions: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
         try await write(revisions, checkpoint: checkpoint, sourceLeaves: nil).result
     }
 
@@ -147,16 +147,21 @@ package struct LocalPeer: ReplicationPeer {
     /// source's, and those the write used up that are no document's latest (see
     /// ``RemoteHoldings``). Worked out in the write's transaction, so nothing else wrote
     /// in between.
-    package func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?,
+    package func write(_ revisions: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?,
                        sourceLeaves: [String: Set<RevisionID>]?) async throws -> (result: WriteResult, held: [ClosedRange<Int>]) {
         var parsed: [(id: String, document: IncomingDocument)] = []
         var failures: [WriteFailure] = []
         parsed.reserveCapacity(revisions.count)
-        for revision in revisions {
+        for index in revisions.indices {
+            let revision = revisions[index]
             if let refusal = revision.refusal {
                 failures.append(refusal)
                 continue
             }
+            // Parsed, the JSON is not needed any more: freed now, a large document is not held
+            // as its JSON and its body at once (when the caller gave up its copy, as the
+            // replicator does).
+            revisions[index].json = []
             do {
                 var document = try IncomingDocument(json: revision.json)
                 if !revision.spooled.isEmpty { document.attachSpooledData(revision.spooled) }

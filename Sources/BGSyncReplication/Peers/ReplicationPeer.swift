@@ -29,7 +29,8 @@ package protocol ReplicationPeer: Sendable {
 
     /// Stores revisions as they are (`_bulk_docs` with `new_edits: false`) and then, only once
     /// they are durable, the checkpoint (in the same transaction for a local store).
-    func write(_ revisions: [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult
+    /// The revisions are consumed: a peer may free each one's JSON once it has used it.
+    func write(_ revisions: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult
 
     /// Whether ``write(_:checkpoint:)`` stores the checkpoint at no extra cost (in the batch's
     /// transaction); otherwise the replicator writes it only now and then.
