@@ -113,6 +113,7 @@ final class Scenarios {
         }
         let (pull, synced) = try await initialPull(pullDB)
         results.append(pull)
+        results.append(try await initialSync(pullDB))
         results.append(try await incrementalPull(pullDB, store: synced))
         results.append(try await noOpSync(pullDB, store: synced))
         results.append(try await noOpJob(pullDB, store: synced))
@@ -240,6 +241,24 @@ final class Scenarios {
             result.samples.append(sample)
         }
         return (result, store)
+    }
+
+    /// `bgsync sync` (the pull, then the push) into an empty store, `runs` times: the push has
+    /// nothing to send and, the server's `purge_seq` unchanged, asks about nothing the pull
+    /// brought (its requests are the pull's and ~3 more).
+    private func initialSync(_ database: String) async throws -> ScenarioResult {
+        var result = ScenarioResult(key: "initial_sync", title: "initial sync (pull, then push)", docs: options.docs)
+        let store = workDir + "/synced.sqlite"
+        for run in 1...options.runs {
+            progress("initial sync of \(options.docs) docs, run \(run)/\(options.runs)")
+            removeStore(store)
+            let (sample, report) = try await sync(store, database, nil)
+            try expectWritten(report, "pull", options.docs, scenario: "initial sync")
+            try expectWritten(report, "push", 0, scenario: "initial sync")
+            result.samples.append(sample)
+        }
+        removeStore(store)
+        return result
     }
 
     /// 1 % of the documents change on the server, then a pull; each run changes another 1 %.
