@@ -43,13 +43,17 @@ public struct Replicator: Sendable {
         }
         // Nothing is created by accident: the local database only for a pull (a job's first
         // run), a file remote only when asked.
-        let local = try openLocal(configuration.database, create: configuration.direction != .push || configuration.createTarget)
+        var local = try openLocal(configuration.database, create: configuration.direction != .push || configuration.createTarget)
+        local.spoolBytesPerBatch = configuration.spoolBytesPerBatch
         let remote: any ReplicationPeer
         switch configuration.remote {
         case .http(let url):
-            remote = try HTTPPeer(url: url, options: configuration.http, logger: logger, spoolDirectory: local.spoolDirectory)
+            remote = try HTTPPeer(url: url, options: configuration.http, logger: logger, spoolDirectory: local.spoolDirectory,
+                                  spoolBytesPerBatch: configuration.spoolBytesPerBatch)
         case .file(let path):
-            remote = try openLocal(path, create: configuration.createTarget)
+            var file = try openLocal(path, create: configuration.createTarget)
+            file.spoolBytesPerBatch = configuration.spoolBytesPerBatch
+            remote = file
         }
         return try await run(local: local, remote: remote)
     }
@@ -314,7 +318,8 @@ public struct Replicator: Sendable {
             let handoff = Handoff(consume read)
             writes.append(Task { [checkpoint] in
                 guard let read = handoff.take() else { throw ReplicationError(.interrupted, "a batch was handed to two writes") }
-                return try await replicator.write(read, from: source, to: target, checkpoint: checkpoint, recording: recording)
+                // Moved, not copied: this closure keeps no reference to the batch.
+                return try await replicator.write(consume read, from: source, to: target, checkpoint: checkpoint, recording: recording)
             })
             let final = isLast || stopping
             if final || !target.checkpointsWithWrites && ContinuousClock.now - targetCheckpointed.at >= checkpointInterval {
@@ -380,11 +385,14 @@ public struct Replicator: Sendable {
         }
         var fetched = read.fetched
         read.fetched = []
-        var refused = Self.takeRefused(&fetched)
+        done.failures = Self.takeRefused(&fetched)
+        let requests = read.requests
         let sourceLeaves = recording.map { _ in
             Dictionary(read.batch.rows.map { ($0.id, Set($0.revs)) }, uniquingKeysWith: { $0.union($1) })
         }
-        func write(_ fetched: consuming [FetchedRevision]) async throws -> WriteResult {
+        /// One write to the target (of part of the batch when some of its attachment data was
+        /// deferred), with `checkpoint` when it is the last.
+        func write(_ fetched: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws -> WriteResult {
             guard let recording, let sourceLeaves, let local = target as? LocalPeer else {
                 return try await target.write(fetched, checkpoint: checkpoint)
             }
@@ -392,21 +400,58 @@ public struct Replicator: Sendable {
             recording.record(held)
             return result
         }
-        let written: WriteResult
-        do {
-            written = try await write(consume fetched)
-        } catch let missing as MissingStubs {
-            // The target lacks attachment data the stubs referred to: fetch the batch again,
-            // with all the data of those documents (the first fetch went to the target).
-            logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
-            let again = read.requests.map { missing.ids.contains($0.id) ? RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) : $0 }
-            var refetched = try await source.fetch(again)
-            refused = Self.takeRefused(&refetched)
-            written = try await write(consume refetched)
+        /// ``write(_:checkpoint:)``; when the target lacks attachment data the stubs referred
+        /// to, those documents are fetched again with all their data (the first fetch went to
+        /// the target) and the part is written again.
+        func writePart(_ part: consuming [FetchedRevision], checkpoint: (id: String, body: JSONValue)?) async throws {
+            let ids = Set(part.map(\.id))
+            let written: WriteResult
+            do {
+                written = try await write(consume part, checkpoint: checkpoint)
+            } catch let missing as MissingStubs {
+                logger.info("resending documents with attachment data", metadata: ["count": "\(missing.ids.count)"])
+                let again = requests.filter { ids.contains($0.id) }
+                    .map { missing.ids.contains($0.id) ? RevisionRequest(id: $0.id, revs: $0.revs, attsSince: []) : $0 }
+                var refetched: [FetchedRevision] = []
+                for revision in try await source.fetch(again) {
+                    if let complete = revision.deferredData {
+                        if let revision = try await complete() { refetched.append(revision) }
+                    } else {
+                        refetched.append(revision)
+                    }
+                }
+                done.failures += Self.takeRefused(&refetched)
+                written = try await write(consume refetched, checkpoint: checkpoint)
+            }
+            done.failures += written.failures
+            done.written += written.written
+            done.conflictsCreated += written.conflictsCreated
         }
-        done.failures = refused + written.failures
-        done.written = written.written
-        done.conflictsCreated = written.conflictsCreated
+        // Documents whose big attachment data the source left for now (over the batch's spool
+        // budget) are written after the rest, a part at a time, each part's data spooled just
+        // before; the checkpoint goes with the last part.
+        var deferred = fetched.filter { $0.deferredData != nil }[...]
+        if deferred.isEmpty {
+            try await writePart(consume fetched, checkpoint: checkpoint)
+        } else {
+            fetched.removeAll { $0.deferredData != nil }
+            if !fetched.isEmpty { try await writePart(consume fetched, checkpoint: nil) }
+            while !deferred.isEmpty {
+                var part: [FetchedRevision] = []
+                var bytes = 0
+                while bytes < configuration.spoolBytesPerBatch, let next = deferred.popFirst() {
+                    guard let revision = try await next.deferredData?() else { continue }
+                    bytes += revision.spooledBytes
+                    part.append(revision)
+                }
+                let last = deferred.isEmpty
+                if !part.isEmpty {
+                    try await writePart(consume part, checkpoint: last ? checkpoint : nil)
+                } else if last, let checkpoint {
+                    try await target.writeCheckpoint(id: checkpoint.id, body: checkpoint.body)
+                }
+            }
+        }
         for failure in done.failures.prefix(20) {
             logger.warning("a revision was not replicated (counted in doc_write_failures)", metadata: [
                 "id": "\(failure.id)", "rev": "\(failure.rev ?? "?")", "error": "\(failure.error)", "reason": "\(failure.reason)"])

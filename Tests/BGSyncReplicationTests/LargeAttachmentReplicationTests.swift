@@ -205,4 +205,116 @@ struct LargeAttachmentReplicationTests {
             #expect(FileManager.default.fileExists(atPath: unrelated))
         }
     }
+
+    // MARK: The spool budget of a batch
+
+    /// Watches `directory` on a thread of its own and keeps the most spool files and bytes seen
+    /// there at once.
+    final class SpoolWatch: @unchecked Sendable {
+        private let lock = NSLock()
+        private var stopped = false
+        private(set) var mostFiles = 0
+        private(set) var mostBytes = 0
+        private var thread: Thread?
+
+        init(_ directory: String) {
+            let thread = Thread { [self] in
+                while !lock.withLock({ stopped }) {
+                    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
+                    let spools = names.filter { $0.hasPrefix(".bgsync-spool-") }
+                    let bytes = spools.reduce(0) { total, name in
+                        total + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
+                    }
+                    lock.withLock {
+                        mostFiles = max(mostFiles, spools.count)
+                        mostBytes = max(mostBytes, bytes)
+                    }
+                    usleep(500)
+                }
+            }
+            self.thread = thread
+            thread.start()
+        }
+
+        func stop() { lock.withLock { stopped = true } }
+    }
+
+    /// Six documents, each with one attachment of 1.1 MiB (spooled, not inline).
+    static func seedSix(_ store: DocumentStore) throws -> [String: [UInt8]] {
+        var expected: [String: [UInt8]] = [:]
+        for i in 0..<6 {
+            let bytes = data(limit + limit / 10, seed: UInt8(i))
+            try store.put("d\(i)", body([("a.bin", bytes)]))
+            expected["d\(i)/a.bin"] = bytes
+        }
+        return expected
+    }
+
+    /// A replication of one batch with a spool budget of 2 MiB.
+    static func budgeted(_ local: String, _ remote: String, _ direction: ReplicatorConfiguration.Direction) async throws -> SyncResult {
+        var configuration = ReplicatorConfiguration(database: local, remote: try Endpoint(parsing: remote), direction: direction)
+        configuration.createTarget = true
+        configuration.spoolBytesPerBatch = 2 << 20
+        configuration.http.initialRetryDelay = 0.01
+        configuration.http.requestTimeout = 30
+        return try await Replicator(configuration: configuration).runOnDedicatedThreads()
+    }
+
+    @Test("a pull spools the first 2 MiB of a batch's big attachments ahead, the rest just before each part is written")
+    func pullKeepsToTheSpoolBudget() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            let expected = try Self.seedSix(remote)
+            try await withTemporaryDirectory { dir in
+                let watch = SpoolWatch(dir.path)
+                let result = try await Self.budgeted(dir.path("local.sqlite"), server.url("db"), .pull)
+                watch.stop()
+                #expect(result.pull?.docsWritten == 6)
+                let store = try DocumentStore.open(at: dir.path("local.sqlite"))
+                #expect(try Self.attachmentData(store) == expected)
+                #expect(try snapshot(store) == snapshot(remote))
+                // Two parts of 1.1 MiB at most (2.2 MiB); without the budget all six (6.6 MiB).
+                #expect(watch.mostFiles <= 2 && watch.mostBytes <= 2 * (Self.limit + Self.limit / 10), "\(watch.mostFiles) files, \(watch.mostBytes) bytes")
+                #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+            }
+        }
+    }
+
+    @Test("a push spools the first 2 MiB of a batch's big attachments out of the store ahead, the rest just before each is sent")
+    func pushKeepsToTheSpoolBudget() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            try await withTemporaryDirectory { dir in
+                let store = try DocumentStore.open(at: dir.path("local.sqlite"))
+                let expected = try Self.seedSix(store)
+                let watch = SpoolWatch(dir.path)
+                let result = try await Self.budgeted(dir.path("local.sqlite"), server.url("db"), .push)
+                watch.stop()
+                #expect(result.push?.docsWritten == 6)
+                #expect(try Self.attachmentData(remote) == expected)
+                #expect(watch.mostFiles <= 2, "\(watch.mostFiles) files, \(watch.mostBytes) bytes")
+            }
+        }
+    }
+
+    @Test("a deferred revision that changed in the store before it was sent is left out; its data is not missing")
+    func deferredRevisionChanged() async throws {
+        try await withTemporaryDirectory { dir in
+            let path = dir.path("local.sqlite")
+            let store = try DocumentStore.open(at: path)
+            _ = try Self.seedSix(store)
+            var peer = try LocalPeer(openingAt: path)
+            peer.spoolBytesPerBatch = 2 << 20
+            let requests = try store.read { tx in try tx.changes().map { RevisionRequest(id: $0.id, revs: $0.leaves, attsSince: []) } }
+            let fetched = try await peer.fetch(requests)
+            #expect(fetched.count { $0.deferredData != nil } == 5)
+            let last = try #require(fetched.last)
+            // Its attachment replaced: the old revision and its data are gone.
+            try store.put(last.id, #"{"_rev":"\#(try #require(try store.winner(last.id)))","kind":"new"}"#)
+            #expect(try await last.deferredData?() == nil)
+            let other = try #require(fetched.dropLast().last)
+            let completed = try #require(try await other.deferredData?())
+            #expect(completed.spooledBytes == Self.limit + Self.limit / 10)
+        }
+    }
 }

@@ -31,6 +31,12 @@ public struct ReplicatorConfiguration: Sendable {
     /// checkpoint in the batch's transaction). The target's checkpoint is written only once
     /// every batch before it is stored.
     public var writesInFlight: Int = 4
+    /// Attachment data over ``FetchedRevision/inlineAttachmentLimit`` waits in files on its
+    /// way; a batch spools at most about this much ahead of its write (and at least one
+    /// document's), the rest of its documents' data just before each is written.
+    package var spoolBytesPerBatch: Int = defaultSpoolBytesPerBatch
+    /// 64 MiB.
+    package static let defaultSpoolBytesPerBatch = 64 << 20
     /// Which remote documents a pull takes.
     public var pullFilter: PullFilter?
     /// Which local documents a push sends.

@@ -10,7 +10,9 @@ import Foundation
 ///   ``FetchedRevision/inlineAttachmentLimit``, all together up to four times that) are fetched
 ///   again with the data inline, several per request;
 /// * the data of the other documents goes to files (``SpoolFile``), one `GET
-///   /db/id/attachment?rev=` per attachment, read a piece at a time.
+///   /db/id/attachment?rev=` per attachment, read a piece at a time: now for the first
+///   ``HTTPPeer/spoolBytesPerBatch`` of the batch (at least one document), just before each is
+///   written for the rest (``FetchedRevision/deferredData``).
 ///
 /// A revision that has gone from the server meanwhile (compacted, or its attachment changed
 /// under a newer revision) is left out, as a `_bulk_get` error is: the newer revision comes
@@ -33,13 +35,20 @@ struct AttachmentFetch {
         var result: [FetchedRevision?] = fetched
         var inline: [(index: Int, rev: RevisionID, bytes: Int)] = []
         let limit = FetchedRevision.inlineAttachmentLimit
+        var spooledBytes = 0
         for (index, revision) in fetched.enumerated() where revision.refusal == nil {
             guard let (rev, needed) = try Self.neededData(revision, attsSince: attsSince[revision.id] ?? []), !needed.isEmpty else { continue }
             let total = needed.reduce(0) { $0 + $1.length }
             if needed.allSatisfy({ $0.length <= limit }) && total <= 4 * limit {
                 inline.append((index, rev, total))
+            } else if spooledBytes > 0 && spooledBytes + total > peer.spoolBytesPerBatch {
+                var deferred = revision
+                let fetch = self
+                deferred.deferredData = { try await fetch.spool(revision, rev: rev, needed) }
+                result[index] = deferred
             } else {
                 result[index] = try await spool(revision, rev: rev, needed)
+                spooledBytes += total
             }
         }
         var group: [(index: Int, rev: RevisionID, bytes: Int)] = []

@@ -22,13 +22,19 @@ package final class HTTPPeer: ReplicationPeer {
 
     /// Where attachment data too big to hold in memory is written on its way to the target.
     let spoolDirectory: String
+    /// How much attachment data a batch spools when it is fetched (``AttachmentFetch``).
+    let spoolBytesPerBatch: Int
 
     /// Connects lazily to the database at `url`.
     /// - Parameter spoolDirectory: where attachment data larger than
     ///   ``FetchedRevision/inlineAttachmentLimit`` waits on its way (best beside the local store).
-    package init(url: URLComponentsLite, options: HTTPOptions, logger: Logger, spoolDirectory: String = NSTemporaryDirectory()) throws {
+    /// - Parameter spoolBytesPerBatch: how much of a batch's attachment data is spooled when
+    ///   it is fetched; the rest just before each document is written.
+    package init(url: URLComponentsLite, options: HTTPOptions, logger: Logger, spoolDirectory: String = NSTemporaryDirectory(),
+                 spoolBytesPerBatch: Int = ReplicatorConfiguration.defaultSpoolBytesPerBatch) throws {
         client = try CouchClient(url: url, options: options, logger: logger)
         self.spoolDirectory = spoolDirectory
+        self.spoolBytesPerBatch = spoolBytesPerBatch
     }
 
     /// Closes connections; call once done.

@@ -9,6 +9,9 @@ package struct LocalPeer: ReplicationPeer {
     /// Where the feed, `revs_diff`, fetches and checkpoints are read: a second connection lets
     /// them run while a batch is being written through `store`.
     let reader: DocumentStore
+    /// How much attachment data a batch fetched from this store spools out of it at once; the
+    /// rest just before each document is written (``FetchedRevision/deferredData``).
+    package var spoolBytesPerBatch = ReplicatorConfiguration.defaultSpoolBytesPerBatch
 
     /// Wraps an open store; `reader` is a second connection to it for reads
     /// (``DocumentStore/concurrentReader()``), or the store itself.
@@ -106,6 +109,7 @@ package struct LocalPeer: ReplicationPeer {
         try local(reader) { store in
             try store.read { tx in
                 var fetched: [FetchedRevision] = []
+                var spooledBytes = 0
                 for request in requests {
                     let mode: AttachmentMode = .since(request.attsSince)
                     for result in try tx.openRevisions(request.id, revs: request.revs, latest: true, attachments: mode,
@@ -114,14 +118,20 @@ package struct LocalPeer: ReplicationPeer {
                         case .ok(let json):
                             fetched.append(FetchedRevision(id: request.id, json: Array(json.utf8)))
                         case .okFollowing(let json, let following):
-                            var revision = FetchedRevision(id: request.id, json: Array(json.utf8))
-                            for attachment in following {
-                                guard let file = try tx.spoolAttachment(digest: attachment.digest, in: spoolDirectory) else {
-                                    throw StoreError.missingAttachmentData(store.path, attachment, documentID: request.id)
+                            let revision = FetchedRevision(id: request.id, json: Array(json.utf8))
+                            let bytes = following.reduce(0) { $0 + $1.length }
+                            if spooledBytes > 0 && spooledBytes + bytes > spoolBytesPerBatch {
+                                var deferred = revision
+                                let peer = self
+                                deferred.deferredData = { try peer.spoolFollowing(revision, following) }
+                                fetched.append(deferred)
+                            } else {
+                                switch try Self.spoolFollowing(revision, following, tx, spoolDirectory: spoolDirectory) {
+                                case .spooled(let spooled): fetched.append(spooled)
+                                case .missing(let attachment): throw StoreError.missingAttachmentData(store.path, attachment, documentID: request.id)
                                 }
-                                revision.spooled[attachment.name] = file
+                                spooledBytes += bytes
                             }
-                            fetched.append(revision)
                         case .invalid(let rev, let reason):
                             fetched.append(.refused(id: request.id, rev: rev.description, reason: "the source's stored revision is not a valid document: \(reason)"))
                         case .missing:
@@ -132,6 +142,43 @@ package struct LocalPeer: ReplicationPeer {
                 return fetched
             }
         }
+    }
+
+    /// `revision` with the data of its `following` attachments spooled out of the store, read
+    /// now (for ``FetchedRevision/deferredData``); nil when the revision is no longer a leaf
+    /// of the store (the document changed meanwhile and its data went with the old revision:
+    /// the newer revision comes with a later change).
+    func spoolFollowing(_ revision: FetchedRevision, _ following: [StoredAttachment]) throws -> FetchedRevision? {
+        try local(reader) { store in
+            try store.read { tx in
+                let missing: StoredAttachment
+                switch try Self.spoolFollowing(revision, following, tx, spoolDirectory: spoolDirectory) {
+                case .spooled(let spooled): return spooled
+                case .missing(let attachment): missing = attachment
+                }
+                let rev = AttachmentFetch.revision(of: revision)
+                guard let rev, try tx.tree(of: revision.id)?.leaves.contains(where: { $0.rev == rev }) == true else { return nil }
+                throw StoreError.missingAttachmentData(store.path, missing, documentID: revision.id)
+            }
+        }
+    }
+
+    /// `revision` with the data of its `following` attachments spooled to files, or the first
+    /// attachment whose data the store lacks.
+    static func spoolFollowing(_ revision: FetchedRevision, _ following: [StoredAttachment], _ tx: StoreReader,
+                               spoolDirectory: String) throws -> SpoolOutcome {
+        var revision = revision
+        for attachment in following {
+            guard let file = try tx.spoolAttachment(digest: attachment.digest, in: spoolDirectory) else { return .missing(attachment) }
+            revision.spooled[attachment.name] = file
+        }
+        return .spooled(revision)
+    }
+
+    /// What ``spoolFollowing(_:_:_:spoolDirectory:)`` did.
+    enum SpoolOutcome {
+        case spooled(FetchedRevision)
+        case missing(StoredAttachment)
     }
 
     /// Stores what it can: a revision that is not an acceptable document (bad JSON, a bad

@@ -196,10 +196,21 @@ package struct FetchedRevision: Sendable {
     /// `"follows": true`.
     package var spooled: [String: SpoolFile] = [:]
 
+    /// Set when the big attachment data of this revision was left at the source because its
+    /// batch had already spooled ``ReplicatorConfiguration/spoolBytesPerBatch``: called just
+    /// before the revision is written, it spools the data and returns the revision with
+    /// ``spooled`` filled in, or nil when the source no longer has it (the newer revision comes
+    /// with a later change). So a batch of documents with big attachments never puts more than
+    /// about that many bytes on disk at once, plus one document's.
+    package var deferredData: (@Sendable () async throws -> FetchedRevision?)?
+
     /// Attachment data up to this many bytes (1 MiB) travels inline, base64 in the document's
     /// JSON; longer data goes through a file (``spooled``) and a request of its own, so that
     /// memory does not grow with an attachment's size.
     package static let inlineAttachmentLimit = 1 << 20
+
+    /// The bytes of its spooled attachment data.
+    package var spooledBytes: Int { spooled.values.reduce(0) { $0 + $1.length } }
 
     /// Creates a fetched revision.
     package init(id: String, json: [UInt8]) {
