@@ -77,6 +77,28 @@ struct LargeAttachmentReplicationTests {
         }
     }
 
+    @Test("an attachment the server declares with another length than its stub's is one refused document, not a failed run")
+    func wrongLengthRefusesOneDocument() async throws {
+        try await withFixtureServer { server in
+            let remote = try server.createDatabase("db")
+            var expected = try Self.seed(remote)
+            // However often it is asked, the server sends 100 bytes with Content-Length 100.
+            server.inject(.bytes(200, body: Self.data(100), method: "GET", path: .exact("/db/big/b.bin"), times: 50))
+            try await withTemporaryDirectory { dir in
+                let local = dir.path("local.sqlite")
+                let result = try await sync(local, server.url("db"), direction: .pull)
+                #expect(result.pull?.docsWritten == 3)
+                #expect(result.pull?.docWriteFailures == 1)
+                let failure = try #require(result.pull?.failures.first)
+                #expect(failure.id == "big" && failure.reason.contains("100 bytes") && failure.reason.contains("b.bin"), "\(failure)")
+                // Asked once: the answer would not change.
+                #expect(server.requests().count { $0.path == "/db/big/b.bin" } == 1)
+                expected["big/b.bin"] = nil
+                #expect(try Self.attachmentData(try DocumentStore.open(at: local)) == expected)
+            }
+        }
+    }
+
     @Test("an attachment updated on the server comes again only when it changed")
     func onlyChangedData() async throws {
         try await withFixtureServer { server in

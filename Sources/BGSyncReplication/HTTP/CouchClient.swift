@@ -15,6 +15,9 @@ struct CouchResponse: Sendable {
     var body: [UInt8]
     /// A successful body written to a file instead of ``body`` (``CouchClient/download(_:query:into:expectedLength:)``).
     var spooled: SpoolFile?
+    /// For a download: the length the server declared (`Content-Length`) when it is not the
+    /// one expected. Nothing was read: asking again would get the same answer.
+    var declaredLength: Int?
 
     /// The body parsed as JSON.
     func json(_ context: String) throws -> JSONValue {
@@ -216,7 +219,11 @@ final class CouchClient: Sendable {
                 let deadline = NIODeadline.now() + timeout
                 let response = try await client.execute(request, timeout: timeout, logger: logger)
                 let declaredLength = response.headers.first(name: "Content-Length").flatMap { Int($0) }
-                if let spool, (200...299).contains(response.status.code) {
+                if let spool, (200...299).contains(response.status.code), let declaredLength, declaredLength != spool.length {
+                    // Not a transfer that broke off: the server says the data has another length.
+                    outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: [],
+                                                     declaredLength: declaredLength))
+                } else if let spool, (200...299).contains(response.status.code) {
                     let file = try await Self.spool(response.body, declaredLength: declaredLength, expected: spool.length,
                                                     directory: spool.directory, deadline: deadline)
                     outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: [], spooled: file))

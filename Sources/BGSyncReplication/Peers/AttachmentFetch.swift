@@ -86,7 +86,9 @@ struct AttachmentFetch {
     }
 
     /// Downloads the needed attachments of `revision` to files; nil when the server no longer
-    /// has one of them.
+    /// has one of them. A revision whose attachment the server declares with another length
+    /// than its stub's is refused on its own (every later request would get the same answer):
+    /// the rest of the batch is replicated.
     private func spool(_ revision: FetchedRevision, rev: RevisionID, _ needed: [Needed]) async throws -> FetchedRevision? {
         var revision = revision
         for attachment in needed {
@@ -96,6 +98,10 @@ struct AttachmentFetch {
                                                           expectedLength: attachment.length)
             if response.status == 404 { return nil }
             try peer.check(response, context)
+            if let declared = response.declaredLength {
+                return .refused(id: revision.id, rev: rev.description,
+                                reason: "the server sends attachment \(attachment.name) as \(declared) bytes (Content-Length), its stub says \(attachment.length)")
+            }
             guard let file = response.spooled else {
                 throw ReplicationError(.malformedResponse, "\(context): no attachment data")
             }
