@@ -38,7 +38,6 @@ final class RemoteHoldings: Sendable {
         var marker: String?
         /// The pull's checkpoint on the remote and the session id it was written with.
         var checkpoint: (id: String, sessionID: String)?
-        var enabled = true
     }
 
     private let state = Mutex(State())
@@ -47,15 +46,12 @@ final class RemoteHoldings: Sendable {
     init() {}
 
     /// Whether the pull should record what it writes: the remote tells about purges.
-    var isRecording: Bool { state.withLock { $0.enabled && $0.marker != nil } }
+    var isRecording: Bool { state.withLock { $0.marker != nil } }
 
-    /// Called when the pull has opened the remote: records its marker, or stops recording when
-    /// it has none.
+    /// Called when the pull has opened the remote: records its marker (nil when it has none:
+    /// nothing is recorded then).
     func remoteOpened(marker: String?) {
-        state.withLock {
-            $0.marker = marker
-            if marker == nil { $0.enabled = false }
-        }
+        state.withLock { $0.marker = marker }
     }
 
     /// Called when the pull has written its checkpoint on the remote (the source).
@@ -66,7 +62,7 @@ final class RemoteHoldings: Sendable {
     /// Records the sequences of one written batch (see ``LocalPeer/write(_:checkpoint:sourceLeaves:)``).
     func record(_ held: [ClosedRange<Int>]) {
         state.withLock { state in
-            guard state.enabled else { return }
+            guard state.marker != nil else { return }
             for range in held {
                 guard state.ranges.count < Self.maximumRanges else { return }
                 state.ranges.insert(range)

@@ -1,7 +1,6 @@
 import BGSyncStore
 import Foundation
 import Logging
-import Synchronization
 
 /// Runs one one-shot replication: a full pull (remote → local) and/or a full push
 /// (local → remote), following the CouchDB replication protocol.
@@ -472,15 +471,4 @@ public struct Replicator: Sendable {
         let traffic = remote.traffic
         progress(ReplicationProgress(direction: direction, counters: stats, bytesReceived: traffic.bytesReceived, bytesSent: traffic.bytesSent))
     }
-}
-
-/// Hands a value to a task so that the task holds the only reference to it: ``take()`` moves it
-/// out, once.
-final class Handoff<Value: Sendable>: Sendable {
-    private let value: Mutex<Value?>
-
-    init(_ value: consuming Value) { self.value = Mutex(value) }
-
-    /// The value; only the first call gets it, later ones nil.
-    func take() -> Value? { value.withLock { $0.take() } }
 }
