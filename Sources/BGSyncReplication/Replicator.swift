@@ -134,7 +134,7 @@ public struct Replicator: Sendable {
         /// attachments is therefore not read ahead of another.
         var fetchedBytes: Int {
             fetched.reduce(0) { total, revision in
-                total + revision.json.count + revision.spooled.values.reduce(0) { $0 + $1.length }
+                total + revision.json.count + revision.spooledBytes
             }
         }
     }

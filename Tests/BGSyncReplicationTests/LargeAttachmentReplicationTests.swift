@@ -21,6 +21,11 @@ struct LargeAttachmentReplicationTests {
         return "{\(members),\"_attachments\":{\(entries.joined(separator: ","))}}"
     }
 
+    /// The spool files (`.bgsync-spool-…`) in `directory`.
+    static func spoolFiles(in directory: String) throws -> [String] {
+        try FileManager.default.contentsOfDirectory(atPath: directory).filter { $0.hasPrefix(".bgsync-spool-") }
+    }
+
     /// The data of every attachment of every document's winner, by document and name.
     static func attachmentData(_ store: DocumentStore) throws -> [String: [UInt8]] {
         try store.read { tx in
@@ -69,7 +74,7 @@ struct LargeAttachmentReplicationTests {
                 let bulkGets = requests.filter { $0.path == "/db/_bulk_get" }.map { $0.query ?? "" }
                 #expect(bulkGets.count == 2 && bulkGets.filter { $0.contains("attachments=true") }.count == 1, "\(bulkGets)")
                 // Nothing is left behind beside the store.
-                #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+                #expect(try Self.spoolFiles(in: dir.path).isEmpty)
                 // A second pull has nothing to fetch.
                 let again = try await sync(local, server.url("db"), direction: .pull)
                 #expect(again.pull?.docsWritten == 0)
@@ -137,7 +142,7 @@ struct LargeAttachmentReplicationTests {
             let pushed = try await sync(local, "file:" + copy, direction: .push)
             #expect(pushed.push?.docsWritten == 4)
             #expect(try snapshot(DocumentStore.open(at: copy)) == snapshot(remote))
-            #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+            #expect(try Self.spoolFiles(in: dir.path).isEmpty)
         }
     }
 
@@ -242,8 +247,7 @@ struct LargeAttachmentReplicationTests {
         init(_ directory: String) {
             let thread = Thread { [self] in
                 while !lock.withLock({ stopped }) {
-                    let names = (try? FileManager.default.contentsOfDirectory(atPath: directory)) ?? []
-                    let spools = names.filter { $0.hasPrefix(".bgsync-spool-") }
+                    let spools = (try? LargeAttachmentReplicationTests.spoolFiles(in: directory)) ?? []
                     let bytes = spools.reduce(0) { total, name in
                         total + ((try? FileManager.default.attributesOfItem(atPath: directory + "/" + name)[.size] as? Int) ?? 0)
                     }
@@ -282,6 +286,16 @@ struct LargeAttachmentReplicationTests {
         return try await Replicator(configuration: configuration).runOnDedicatedThreads()
     }
 
+    @Test("a spool budget admits the first document whatever its size, then documents while they fit")
+    func spoolBudgetAdmits() {
+        var budget = SpoolBudget(limit: 100)
+        let admitted = [budget.admit(150), budget.admit(1)]
+        #expect(admitted == [true, false])
+        var fitting = SpoolBudget(limit: 100)
+        let fits = [fitting.admit(60), fitting.admit(40), fitting.admit(1)]
+        #expect(fits == [true, true, false] && fitting.spooled == 100)
+    }
+
     @Test("a pull spools the first 2 MiB of a batch's big attachments ahead, the rest just before each part is written")
     func pullKeepsToTheSpoolBudget() async throws {
         try await withFixtureServer { server in
@@ -297,7 +311,7 @@ struct LargeAttachmentReplicationTests {
                 #expect(try snapshot(store) == snapshot(remote))
                 // Two parts of 1.1 MiB at most (2.2 MiB); without the budget all six (6.6 MiB).
                 #expect(watch.mostFiles <= 2 && watch.mostBytes <= 2 * (Self.limit + Self.limit / 10), "\(watch.mostFiles) files, \(watch.mostBytes) bytes")
-                #expect(try FileManager.default.contentsOfDirectory(atPath: dir.path).filter { $0.contains("spool") }.isEmpty)
+                #expect(try Self.spoolFiles(in: dir.path).isEmpty)
             }
         }
     }

@@ -224,8 +224,7 @@ final class CouchClient: Sendable {
                     outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: [],
                                                      declaredLength: declaredLength))
                 } else if let spool, (200...299).contains(response.status.code) {
-                    let file = try await Self.spool(response.body, declaredLength: declaredLength, expected: spool.length,
-                                                    directory: spool.directory, deadline: deadline)
+                    let file = try await Self.spool(response.body, expected: spool.length, directory: spool.directory, deadline: deadline)
                     outcome = .success(CouchResponse(status: Int(response.status.code), headers: response.headers, body: [], spooled: file))
                 } else {
                     let collected = try await Self.collect(response.body, declaredLength: declaredLength, limit: limit, deadline: deadline)
@@ -326,10 +325,10 @@ final class CouchClient: Sendable {
     }
 
     /// Writes a body to a new file in `directory`, one piece in memory at a time; it must be
-    /// `expected` bytes long and arrive by `deadline`.
-    static func spool(_ body: HTTPClientResponse.Body, declaredLength: Int?, expected: Int, directory: String,
+    /// `expected` bytes long and arrive by `deadline`. (A body declared with another length is
+    /// not read: ``CouchResponse/declaredLength``.)
+    static func spool(_ body: HTTPClientResponse.Body, expected: Int, directory: String,
                       deadline: NIODeadline) async throws -> SpoolFile {
-        if let declaredLength, declaredLength != expected { throw UnexpectedLength(received: declaredLength, expected: expected) }
         let writer = try SpoolFile.Writer(in: directory)
         var received = 0
         for try await buffer in body {

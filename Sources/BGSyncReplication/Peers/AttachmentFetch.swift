@@ -35,20 +35,19 @@ struct AttachmentFetch {
         var result: [FetchedRevision?] = fetched
         var inline: [(index: Int, rev: RevisionID, bytes: Int)] = []
         let limit = FetchedRevision.inlineAttachmentLimit
-        var spooledBytes = 0
+        var budget = SpoolBudget(limit: peer.spoolBytesPerBatch)
         for (index, revision) in fetched.enumerated() where revision.refusal == nil {
             guard let (rev, needed) = try Self.neededData(revision, attsSince: attsSince[revision.id] ?? []), !needed.isEmpty else { continue }
             let total = needed.reduce(0) { $0 + $1.length }
             if needed.allSatisfy({ $0.length <= limit }) && total <= 4 * limit {
                 inline.append((index, rev, total))
-            } else if spooledBytes > 0 && spooledBytes + total > peer.spoolBytesPerBatch {
+            } else if budget.admit(total) {
+                result[index] = try await spool(revision, rev: rev, needed)
+            } else {
                 var deferred = revision
                 let fetch = self
                 deferred.deferredData = { try await fetch.spool(revision, rev: rev, needed) }
                 result[index] = deferred
-            } else {
-                result[index] = try await spool(revision, rev: rev, needed)
-                spooledBytes += total
             }
         }
         var group: [(index: Int, rev: RevisionID, bytes: Int)] = []

@@ -109,7 +109,7 @@ package struct LocalPeer: ReplicationPeer {
         try local(reader) { store in
             try store.read { tx in
                 var fetched: [FetchedRevision] = []
-                var spooledBytes = 0
+                var budget = SpoolBudget(limit: spoolBytesPerBatch)
                 for request in requests {
                     let mode: AttachmentMode = .since(request.attsSince)
                     for result in try tx.openRevisions(request.id, revs: request.revs, latest: true, attachments: mode,
@@ -119,18 +119,16 @@ package struct LocalPeer: ReplicationPeer {
                             fetched.append(FetchedRevision(id: request.id, json: Array(json.utf8)))
                         case .okFollowing(let json, let following):
                             let revision = FetchedRevision(id: request.id, json: Array(json.utf8))
-                            let bytes = following.reduce(0) { $0 + $1.length }
-                            if spooledBytes > 0 && spooledBytes + bytes > spoolBytesPerBatch {
-                                var deferred = revision
-                                let peer = self
-                                deferred.deferredData = { try peer.spoolFollowing(revision, following) }
-                                fetched.append(deferred)
-                            } else {
+                            if budget.admit(following.reduce(0) { $0 + $1.length }) {
                                 switch try Self.spoolFollowing(revision, following, tx, spoolDirectory: spoolDirectory) {
                                 case .spooled(let spooled): fetched.append(spooled)
                                 case .missing(let attachment): throw StoreError.missingAttachmentData(store.path, attachment, documentID: request.id)
                                 }
-                                spooledBytes += bytes
+                            } else {
+                                var deferred = revision
+                                let peer = self
+                                deferred.deferredData = { try peer.spoolFollowing(revision, following) }
+                                fetched.append(deferred)
                             }
                         case .invalid(let rev, let reason):
                             fetched.append(.refused(id: request.id, rev: rev.description, reason: "the source's stored revision is not a valid document: \(reason)"))
