@@ -5,11 +5,15 @@ import Testing
 
 /// Deadlines and stops reach whatever a run is doing (issue 12.1): the real binary against
 /// servers that never answer, drip, refuse or throttle. Timing bounds carry wide margins (the
-/// promise is 2 s after a stop; the tests allow 5 s) so that they hold on a loaded machine.
+/// promise is 2 s after a stop; the tests allow 10 s) so that they hold on a loaded machine:
+/// what they prove is that a stop ends the run instead of waiting for what hangs (30 s and
+/// more in every case here), not the promise's figure, which a timed test on a shared 2-core
+/// machine cannot hold to.
 @Suite("Deadlines and stops")
 struct DeadlineTests {
-    /// The time a stopped bgsync may take to exit in these tests (the promise is 2 s).
-    static let stopMargin = 5.0
+    /// The time a stopped bgsync may take to exit in these tests (the promise is 2 s; alone
+    /// these runs stop in well under 1 s, and CI's full parallel suite once took 5.4 s).
+    static let stopMargin = 10.0
 
     /// A sandbox whose job points at `remote`, with `schedule` lines in the job file.
     static func sandbox(remote: String, registry: String = "", schedule: String = "") throws -> JobSandbox {
